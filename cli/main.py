@@ -1,0 +1,44 @@
+"""`nemo-batch`: start each process, manage API keys, run the demo."""
+
+import typer
+
+from cli.admin import apikey_app, migrate_command, tenant_app
+
+app = typer.Typer(help="Batch product videos on the NemoVideo backend.", no_args_is_help=True)
+app.command("migrate")(migrate_command)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(tenant_app, name="tenant")
+
+
+@app.command("api")
+def api_command(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Number of API processes."),
+) -> None:
+    """Serve the intake API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@app.command("emulator", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def emulator_command(ctx: typer.Context) -> None:
+    """Start the local NemoVideo backend emulator (`nemo-batch emulator --help` lists options)."""
+    from emulator.__main__ import main
+
+    raise SystemExit(main(list(ctx.args)))
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """Run the whole stack against the emulator on examples/products.csv."""
+    typer.echo(
+        "The demo will start the emulator, the API, the workers and beat, submit "
+        "examples/products.csv, and download every video to ./output/. It lands with the "
+        "pipeline; for now run `make test`."
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The floor of nemo-batch: settings, database, models, job states and storage."""

@@ -1,0 +1,74 @@
+"""Every setting of nemo-batch, read from the environment (or a `.env` file)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed settings; defaults work on a developer machine with local Postgres and Redis."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/nemo_batch"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    storage_dir: Path = Path("./var/storage")
+
+    # The backend.
+    nemo_api_base: str = "http://127.0.0.1:8700"
+    nemo_token: str | None = Field(default=None, repr=False)
+    nemo_skill_source: str = "video-generator-ki-free"
+    nemo_skill_version: str = "1.0.0"
+    nemo_skill_platform: str = "unknown"
+    nemo_rate_limit_rps: float = 10.0
+    nemo_rate_limit_burst: int = 10
+    nemo_poll_interval_s: float = 30.0
+    nemo_stream_deadline_s: float = 900.0
+    nemo_request_timeout_s: float = 60.0
+    nemo_generation_cost: int = 100
+    nemo_edit_cost: int = 50
+
+    # Pipeline limits.
+    default_inflight_limit: int = 50
+    max_step_attempts: int = 5
+    retry_base_delay_s: float = 30.0
+    retry_max_delay_s: float = 900.0
+    render_timeout_s: float = 1800.0
+    verify_timeout_s: float = 300.0
+    verify_poll_interval_s: float = 10.0
+    heartbeat_stale_s: float = 1200.0
+    sweep_interval_s: float = 30.0
+    claim_interval_s: float = 2.0
+    credits_check_interval_s: float = 60.0
+
+    # Intake limits.
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_batch_items: int = 10_000
+    max_request_bytes: int = 64 * 1024 * 1024
+    allow_private_urls: bool = False
+
+    # Webhooks and Flower.
+    webhook_timeout_s: float = 10.0
+    webhook_max_age_s: float = 24 * 3600
+    flower_user: str = "admin"
+    flower_password: str = Field(default="change-me", repr=False)
+
+    log_level: str = "INFO"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def assets_dir(self) -> Path:
+        return self.storage_dir / "assets"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outputs_dir(self) -> Path:
+        return self.storage_dir / "outputs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
