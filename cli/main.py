@@ -3,11 +3,17 @@
 import typer
 
 from cli.admin import apikey_app, migrate_command, tenant_app
+from cli.emulator_cmd import emulator_command
+from cli.processes import beat_command, flower_command, worker_command
 
 app = typer.Typer(help="Batch product videos on the NemoVideo backend.", no_args_is_help=True)
 app.command("migrate")(migrate_command)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(tenant_app, name="tenant")
+app.command("worker")(worker_command)
+app.command("beat")(beat_command)
+app.command("flower")(flower_command)
+app.command("emulator")(emulator_command)
 
 
 @app.command("api")
@@ -20,14 +26,6 @@ def api_command(
     import uvicorn
 
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
-
-
-@app.command("emulator", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def emulator_command(ctx: typer.Context) -> None:
-    """Start the local NemoVideo backend emulator (`nemo-batch emulator --help` lists options)."""
-    from emulator.__main__ import main
-
-    raise SystemExit(main(list(ctx.args)))
 
 
 @app.command("demo")

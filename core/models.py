@@ -35,7 +35,7 @@ Json = dict[str, Any]
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {Json: JSONB, datetime: DateTime(timezone=True)}
+    type_annotation_map = {Json: JSONB, datetime: DateTime(timezone=True)}  # noqa: RUF012 (SQLAlchemy reads it as a plain class attribute)
 
 
 def _uuid() -> uuid.UUID:

@@ -5,7 +5,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-
 MIGRATIONS_DIR = Path(__file__).parent
 
 

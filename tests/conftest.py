@@ -15,9 +15,9 @@ import redis
 
 ADMIN_DSN = os.environ.get("TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB = f"nemo_test_{uuid.uuid4().hex[:10]}"
-TEST_DATABASE_URL = ADMIN_DSN.rsplit("/", 1)[0].replace(
-    "postgresql://", "postgresql+psycopg://"
-) + f"/{TEST_DB}"
+TEST_DATABASE_URL = (
+    ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{TEST_DB}"
+)
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 # Settings are read from the environment: point every project module at the test services.

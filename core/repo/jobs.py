@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Job, JobEvent
-from core.states import FINAL, JobState, check_transition
+from core.states import FINAL, RUNNING, JobState, check_transition
 
 
 def utcnow() -> datetime:
@@ -60,8 +60,8 @@ def transition(
     previous = job.state
     state = check_transition(previous, str(target))
     now = utcnow()
-    if state != previous:
-        job.step_attempts = 0
+    if state != previous and state in RUNNING and previous != JobState.RETRY_WAIT:
+        job.step_attempts = 0  # a new step; coming back from retry_wait keeps the count
     job.state = state.value
     job.heartbeat_at = now
     if state in FINAL:

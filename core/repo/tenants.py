@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +12,8 @@ from core.repo.jobs import utcnow
 from core.settings import get_settings
 
 KEY_PREFIX = "nb_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""Writing `last_used_at` on every request would make each read a write."""
 
 
 def hash_key(key: str) -> str:
@@ -39,11 +42,13 @@ def create_api_key(session: Session, tenant: Tenant) -> str:
 
 
 def tenant_for_key(session: Session, key: str) -> Tenant | None:
-    """The tenant owning an active key, or None; marks the key used."""
+    """The tenant owning an active key, or None; marks the key used (at most once a minute)."""
     api_key = session.scalars(
         select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
     ).first()
     if api_key is None:
         return None
-    api_key.last_used_at = utcnow()
+    now = utcnow()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        api_key.last_used_at = now
     return session.get(Tenant, api_key.tenant_id)

@@ -1,0 +1,1 @@
+"""The intake API: auth, validation, batches, jobs, assets and downloads (FastAPI)."""

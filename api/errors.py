@@ -1,0 +1,144 @@
+"""One JSON error shape for every answer that is not a success.
+
+`{"error": {"code": "...", "message": "...", "details": [...]}}`: FastAPI's own validation
+errors, 404/405 from routing and unhandled exceptions are all rewritten into it.
+"""
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+MAX_DETAILS = 100
+
+
+class ApiError(Exception):
+    """An answer the client can act on: status, a stable code, a human message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = list(details or [])
+        self.headers = headers
+
+
+class NotFound(ApiError):
+    def __init__(self, what: str) -> None:
+        super().__init__(404, "not_found", f"{what} not found")
+
+
+class Conflict(ApiError):
+    def __init__(self, message: str, code: str = "conflict") -> None:
+        super().__init__(409, code, message)
+
+
+def error_body(code: str, message: str, details: Sequence[Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": list(details or [])}}
+
+
+def loc_path(parts: Iterable[str | int]) -> str:
+    """('items', 3, 'images', 0) -> 'items[3].images[0]'."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _sentence(message: str) -> str:
+    return message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
+
+
+def validation_error(
+    details: Sequence[dict[str, Any]], code: str = "validation_error", status: int = 422
+) -> ApiError:
+    """A 422 whose message names the first problem and counts the rest."""
+    shown = list(details[:MAX_DETAILS])
+    first = shown[0]
+    message = f"{first['loc']}: {first['message']}" if first.get("loc") else first["message"]
+    if len(details) > 1:
+        message += f" (and {len(details) - 1} more problem{'s' if len(details) > 2 else ''})"
+    return ApiError(status, code, message, shown)
+
+
+def pydantic_details(
+    errors: Iterable[Any], prefix: Sequence[str | int] = (), skip: int = 0
+) -> list[dict[str, Any]]:
+    """Pydantic error dicts as `{"loc": "items[3].title", "message": "field required"}`."""
+    details = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))[skip:]
+        message = str(error.get("msg", "invalid value"))
+        message = message.removeprefix("Value error, ")
+        details.append({"loc": loc_path((*prefix, *loc)), "message": _sentence(message)})
+    return details
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), exc.status, headers=exc.headers
+    )
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = pydantic_details(exc.errors())
+    if not details:
+        details = [{"loc": "", "message": "the request is invalid"}]
+    error = validation_error(details)
+    return JSONResponse(error_body(error.code, error.message, error.details), error.status)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route matches {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    headers = dict(exc.headers) if exc.headers else None
+    return JSONResponse(error_body(code, message), exc.status_code, headers=headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        error_body("internal_error", "an internal error occurred; it has been logged, try again"),
+        500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,136 @@
+"""Assets: streamed upload (sniffed by content, size-limited, deduplicated) and lookup."""
+
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
+from api.errors import ApiError, NotFound
+from api.schemas.assets import AssetOut
+from api.uploads import MultipartFileReader
+from core.media import ACCEPTED_EXTENSIONS, SNIFF_BYTES, MediaType, UnsupportedMedia, sniff
+from core.models import Asset, Tenant
+from core.repo.assets import add_asset, get_asset
+from core.storage import StorageLimitExceeded, StoredObject
+
+router = APIRouter(prefix="/v1/assets", tags=["assets"])
+
+MULTIPART_SLACK = 64 * 1024
+"""Room for multipart headers and boundaries above the file limit."""
+
+_UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "too_large",
+        f"the file is larger than the limit of {limit} bytes; trim or compress it",
+        [{"loc": "file", "message": f"at most {limit} bytes"}],
+    )
+
+
+def _record(
+    session: Session, tenant: Tenant, stored: StoredObject, media: MediaType, name: str, root: Path
+) -> tuple[Asset, bool]:
+    """The asset row for stored bytes; (asset, created)."""
+    asset, created = add_asset(
+        session,
+        tenant_id=tenant.id,
+        sha256=stored.sha256,
+        size=stored.size,
+        kind=media.kind,
+        extension=media.extension,
+        content_type=media.content_type,
+        filename=name,
+        path=str(stored.path.relative_to(root)),
+    )
+    session.commit()
+    return asset, created
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AssetOut,
+    openapi_extra=_UPLOAD_DOC,
+    summary="Upload an image, video or audio file",
+)
+async def upload_asset(
+    request: Request,
+    response: Response,
+    tenant: TenantDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+) -> AssetOut:
+    """201 with the asset; the same bytes uploaded again answer 200 with the same asset."""
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
+        raise _too_large(limit)
+    reader = MultipartFileReader(request)
+    if not await reader.find_file():
+        raise ApiError(
+            422,
+            "validation_error",
+            "file: send the file in a multipart part named `file`",
+            [{"loc": "file", "message": "field required"}],
+        )
+    head = await reader.read_head(SNIFF_BYTES)
+    if not head:
+        raise ApiError(
+            422,
+            "validation_error",
+            "file: the file is empty",
+            [{"loc": "file", "message": "empty"}],
+        )
+    try:
+        media = sniff(head)
+    except UnsupportedMedia as error:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            str(error),
+            [{"loc": "file", "message": "accepted: " + ", ".join(ACCEPTED_EXTENSIONS)}],
+        ) from None
+    try:
+        stored = await anyio.to_thread.run_sync(
+            lambda: storage.save_chunks(
+                "assets", reader.chunks_from_thread(head), media.extension, max_bytes=limit
+            )
+        )
+    except StorageLimitExceeded:
+        raise _too_large(limit) from None
+    name = reader.filename or f"upload.{media.extension}"
+    asset, created = await run_in_threadpool(
+        _record, session, tenant, stored, media, name, storage.root
+    )
+    if not created:
+        response.status_code = 200
+    return AssetOut.model_validate(asset)
+
+
+@router.get("/{asset_id}", response_model=AssetOut, summary="An asset")
+def get_one(asset_id: str, tenant: TenantDep, session: SessionDep) -> AssetOut:
+    asset = get_asset(session, tenant.id, parse_id(asset_id, "asset"))
+    if asset is None:
+        raise NotFound("asset")
+    return AssetOut.model_validate(asset)

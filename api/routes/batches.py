@@ -1,0 +1,290 @@
+"""Batches: create (JSON or CSV, idempotent), list, show, list jobs, cancel, retry, resume."""
+
+import logging
+import uuid
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from python_multipart.multipart import parse_options_header
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.csv_import import read_csv
+from api.deps import SessionDep, SettingsDep, TenantDep, parse_id
+from api.errors import ApiError, Conflict, NotFound, loc_path
+from api.intake import Locate, build_batch, parse_json, request_hash, validate_body
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from api.schemas.batches import BatchActionOut, BatchIn, BatchOut, BatchPage, batch_out
+from api.schemas.jobs import JobPage, job_summary
+from core import broker
+from core.models import Batch, Tenant
+from core.repo import batches as repo
+from core.repo.reads import list_jobs
+from core.settings import Settings
+from core.states import JobState
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv", "application/csv")
+
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": BatchIn.model_json_schema()},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "ref,title,description,images,prompt\nsku-1,Mug,A blue mug,"
+                "https://example.com/a.jpg|https://example.com/b.jpg,\n",
+            },
+        },
+    }
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes before reading them all."""
+    declared = request.headers.get("content-length", "")
+    too_large = ApiError(413, "too_large", f"the body is larger than the limit of {limit} bytes")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def _counts(session: Session, batch: Batch) -> dict[str, int]:
+    return repo.state_counts(session, [batch.id])[batch.id]
+
+
+def _store_batch(
+    session: Session,
+    tenant: Tenant,
+    settings: Settings,
+    kind: str,
+    body: bytes,
+    query: list[tuple[str, str]],
+    idempotency_key: str | None,
+) -> tuple[Batch, bool]:
+    """Validate and store a batch; (batch, created). A replayed key returns the first batch."""
+    digest = request_hash(kind, body, query)
+
+    def replay() -> Batch | None:
+        if idempotency_key is None:
+            return None
+        existing = repo.find_by_idempotency_key(session, tenant.id, idempotency_key)
+        if existing is not None and existing.request_hash != digest:
+            raise Conflict(
+                "this Idempotency-Key was already used with a different request; "
+                "use a new key for a new batch",
+                code="idempotency_conflict",
+            )
+        return existing
+
+    if (existing := replay()) is not None:
+        return existing, False
+    locate: Locate = loc_path
+    if kind == "csv":
+        parsed = read_csv(body, dict(query).get)
+        spec, locate = validate_body(parsed.body, parsed.locate, settings), parsed.locate
+    else:
+        spec = parse_json(body, settings)
+    batch, rows = build_batch(
+        session,
+        tenant,
+        settings,
+        spec,
+        locate,
+        idempotency_key=idempotency_key,
+        request_digest=digest,
+    )
+    try:
+        repo.insert_batch(session, batch, rows)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if (existing := replay()) is not None:
+            return existing, False
+        raise
+    return batch, True
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=BatchOut,
+    openapi_extra=_BODY_DOC,
+    summary="Create a batch from JSON or CSV",
+)
+async def create_batch(
+    request: Request,
+    response: Response,
+    tenant: TenantDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> BatchOut:
+    """201 with the new batch; 200 with the first batch when an Idempotency-Key is replayed."""
+    content_type = parse_options_header(request.headers.get("content-type"))[0].decode()
+    if content_type in JSON_TYPES or content_type.endswith("+json"):
+        kind = "json"
+    elif content_type in CSV_TYPES:
+        kind = "csv"
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the batch as application/json or text/csv "
+            f"(got {content_type or 'no Content-Type'})",
+        )
+    body = await read_body(request, settings.max_request_bytes)
+    query = list(request.query_params.multi_items()) if kind == "csv" else []
+    batch, created = await run_in_threadpool(
+        _store_batch, session, tenant, settings, kind, body, query, idempotency_key
+    )
+    if not created:
+        response.status_code = 200
+        return batch_out(batch, await run_in_threadpool(_counts, session, batch))
+    await run_in_threadpool(
+        partial(
+            broker.send_dispatch,
+            "batch_created",
+            settings.redis_url,
+            batch_id=str(batch.id),
+            tenant_id=str(tenant.id),
+        )
+    )
+    counts = {state.value: 0 for state in JobState}
+    counts[JobState.QUEUED] = batch.item_count
+    return batch_out(batch, counts)
+
+
+@router.get("", response_model=BatchPage, summary="List batches, newest first")
+def list_batches(
+    tenant: TenantDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> BatchPage:
+    before = None
+    if cursor:
+        position = decode_cursor(cursor, ("t", "id"))
+        try:
+            before = (datetime.fromisoformat(position["t"]), uuid.UUID(position["id"]))
+        except (TypeError, ValueError):
+            decode_cursor("", ("t", "id"))
+    rows = repo.list_batches(session, tenant.id, limit=limit + 1, before=before)
+    page, more = rows[:limit], len(rows) > limit
+    counts = repo.state_counts(session, [batch.id for batch in page])
+    last = page[-1] if page else None
+    next_cursor = (
+        encode_cursor({"t": last.created_at.isoformat(), "id": str(last.id)})
+        if more and last
+        else None
+    )
+    return BatchPage(
+        items=[batch_out(batch, counts[batch.id]) for batch in page], next_cursor=next_cursor
+    )
+
+
+def _batch(session: Session, tenant: Tenant, batch_id: str, *, lock: bool = False) -> Batch:
+    key = parse_id(batch_id, "batch")
+    get = repo.get_batch_for_update if lock else repo.get_batch
+    batch = get(session, tenant.id, key)
+    if batch is None:
+        raise NotFound("batch")
+    return batch
+
+
+@router.get("/{batch_id}", response_model=BatchOut, summary="A batch with counts by state")
+def get_batch(batch_id: str, tenant: TenantDep, session: SessionDep) -> BatchOut:
+    batch = _batch(session, tenant, batch_id)
+    return batch_out(batch, _counts(session, batch))
+
+
+@router.get("/{batch_id}/jobs", response_model=JobPage, summary="A batch's jobs in item order")
+def list_batch_jobs(
+    batch_id: str,
+    tenant: TenantDep,
+    session: SessionDep,
+    state: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> JobPage:
+    batch = _batch(session, tenant, batch_id)
+    valid = [item.value for item in JobState]
+    if state is not None and state not in valid:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"query.state: unknown state {state!r}; valid states: {', '.join(valid)}",
+            [{"loc": "query.state", "message": f"must be one of: {', '.join(valid)}"}],
+        )
+    after = None
+    if cursor:
+        after = decode_cursor(cursor, ("i",))["i"]
+        if not isinstance(after, int):
+            decode_cursor("", ("i",))
+    jobs = list_jobs(session, tenant.id, batch.id, state=state, limit=limit + 1, after_index=after)
+    page = jobs[:limit]
+    more = len(jobs) > limit
+    return JobPage(
+        items=[job_summary(job) for job in page],
+        next_cursor=encode_cursor({"i": page[-1].item_index}) if more and page else None,
+    )
+
+
+@router.post("/{batch_id}/cancel", response_model=BatchActionOut, summary="Cancel a batch")
+def cancel_batch(batch_id: str, tenant: TenantDep, session: SessionDep) -> BatchActionOut:
+    """Every job not yet final is canceled, and the batch with them."""
+    batch = _batch(session, tenant, batch_id, lock=True)
+    if batch.status in repo.FINAL_BATCH:
+        raise Conflict(f"the batch has already finished ({batch.status}); nothing to cancel")
+    changed = repo.cancel_batch(session, batch)
+    session.commit()
+    return BatchActionOut(batch=batch_out(batch, _counts(session, batch)), changed=changed)
+
+
+@router.post("/{batch_id}/retry-failed", response_model=BatchActionOut, summary="Retry failed jobs")
+def retry_failed(
+    batch_id: str, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+) -> BatchActionOut:
+    """Failed jobs go back to the queue (finished steps are not paid for again)."""
+    batch = _batch(session, tenant, batch_id, lock=True)
+    changed = repo.retry_failed(session, batch)
+    if not changed:
+        raise Conflict("the batch has no failed jobs to retry")
+    session.commit()
+    sent = broker.send_dispatch(
+        "batch_retry_failed", settings.redis_url, batch_id=str(batch.id), tenant_id=str(tenant.id)
+    )
+    return BatchActionOut(
+        batch=batch_out(batch, _counts(session, batch)), changed=changed, dispatched=sent
+    )
+
+
+@router.post("/{batch_id}/resume", response_model=BatchActionOut, summary="Resume after credits")
+def resume_batch(
+    batch_id: str, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+) -> BatchActionOut:
+    """For a batch paused for credits: lift the tenant's pause and dispatch again."""
+    batch = _batch(session, tenant, batch_id, lock=True)
+    paused = batch.status == "paused" or tenant.paused_at is not None
+    if not paused and not repo.has_waiting_credits(session, batch.id):
+        raise Conflict(f"the batch is not paused (status {batch.status}); nothing to resume")
+    changed = repo.resume_batch(session, batch, tenant)
+    session.commit()
+    sent = broker.send_dispatch(
+        "batch_resumed", settings.redis_url, batch_id=str(batch.id), tenant_id=str(tenant.id)
+    )
+    return BatchActionOut(
+        batch=batch_out(batch, _counts(session, batch)), changed=changed, dispatched=sent
+    )

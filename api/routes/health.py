@@ -1,0 +1,48 @@
+"""Liveness and readiness probes (no authentication)."""
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.deps import SettingsDep
+from api.errors import error_body
+from core import broker
+from core.db import get_engine
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _database_reachable() -> bool:
+    try:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return False
+    return True
+
+
+@router.get("/readyz", summary="The database and the broker answer", response_model=None)
+def readyz(settings: SettingsDep) -> dict[str, Any] | JSONResponse:
+    checks = {
+        "database": _database_reachable(),
+        "broker": broker.broker_reachable(settings.redis_url),
+    }
+    down = [name for name, ok in checks.items() if not ok]
+    if down:
+        return JSONResponse(
+            error_body(
+                "not_ready",
+                f"not ready: {' and '.join(down)} unreachable",
+                [{"loc": name, "message": "unreachable"} for name in down],
+            ),
+            503,
+        )
+    return {"status": "ok", "checks": {name: "ok" for name in checks}}

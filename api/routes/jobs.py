@@ -1,0 +1,144 @@
+"""Jobs: show, events, cancel, retry, and the video and poster downloads."""
+
+import logging
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
+from api.errors import ApiError, Conflict, NotFound
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from api.schemas.jobs import EventOut, EventPage, JobOut, job_summary, output_out, public_input
+from core import broker
+from core.models import Job, Tenant
+from core.repo import batches as batch_repo
+from core.repo import reads
+from core.repo.jobs import transition
+from core.states import FINAL, JobState
+from core.storage import Storage
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def _job(session: Session, tenant: Tenant, job_id: str, *, lock: bool = False) -> Job:
+    key = parse_id(job_id, "job")
+    get = reads.get_job_for_update if lock else reads.get_job
+    job = get(session, tenant.id, key)
+    if job is None:
+        raise NotFound("job")
+    return job
+
+
+def _job_out(request: Request, session: Session, job: Job) -> JobOut:
+    summary = job_summary(job)
+    return JobOut(
+        **summary.model_dump(),
+        priority=job.priority,
+        input=public_input(job.input),
+        bind_url=job.bind_url,
+        output=output_out(
+            job.output,
+            str(request.url_for("job_video", job_id=str(job.id))),
+            str(request.url_for("job_poster", job_id=str(job.id))),
+        ),
+        timeline_summary=job.timeline_summary,
+        started_at=job.started_at,
+        events=[EventOut.model_validate(event) for event in reads.recent_events(session, job.id)],
+    )
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="A job with its latest events")
+def get_job(job_id: str, request: Request, tenant: TenantDep, session: SessionDep) -> JobOut:
+    return _job_out(request, session, _job(session, tenant, job_id))
+
+
+@router.get("/{job_id}/events", response_model=EventPage, summary="All of a job's events")
+def list_events(
+    job_id: str,
+    tenant: TenantDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> EventPage:
+    job = _job(session, tenant, job_id)
+    after = decode_cursor(cursor, ("e",))["e"] if cursor else None
+    if after is not None and not isinstance(after, int):
+        decode_cursor("", ("e",))
+    events = reads.list_events(session, job.id, limit=limit + 1, after_id=after)
+    page = events[:limit]
+    return EventPage(
+        items=[EventOut.model_validate(event) for event in page],
+        next_cursor=encode_cursor({"e": page[-1].id}) if len(events) > limit else None,
+    )
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
+def cancel_job(job_id: str, request: Request, tenant: TenantDep, session: SessionDep) -> JobOut:
+    job = _job(session, tenant, job_id, lock=True)
+    if job.state in FINAL:
+        raise Conflict(f"the job has already finished ({job.state}); nothing to cancel")
+    transition(session, job, JobState.CANCELED, message="canceled through the API")
+    batch = batch_repo.get_batch_for_update(session, tenant.id, job.batch_id)
+    if batch is not None:
+        session.flush()
+        batch_repo.finish_if_done(session, batch)
+    session.commit()
+    return _job_out(request, session, job)
+
+
+@router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a failed or canceled job")
+def retry_job(
+    job_id: str, request: Request, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+) -> JobOut:
+    job = _job(session, tenant, job_id, lock=True)
+    if job.state not in (JobState.FAILED, JobState.CANCELED):
+        raise Conflict(
+            f"only failed or canceled jobs can be retried; this one is {job.state}",
+        )
+    transition(session, job, JobState.QUEUED, message="retried through the API")
+    batch = batch_repo.get_batch_for_update(session, tenant.id, job.batch_id)
+    if batch is not None:
+        batch_repo.reopen(batch)
+    session.commit()
+    broker.send_dispatch(
+        "job_retried", settings.redis_url, job_id=str(job.id), tenant_id=str(tenant.id)
+    )
+    return _job_out(request, session, job)
+
+
+def _serve(job: Job, storage: Storage, key: str, what: str, default_type: str) -> FileResponse:
+    stored = (job.output or {}).get(key)
+    if not stored:
+        raise ApiError(404, "not_ready", f"the {what} is not ready (the job is {job.state})")
+    path = Path(stored)
+    if not path.is_absolute():
+        path = storage.root / path
+    if not storage.contains(path):
+        log.error("job %s has an output path outside STORAGE_DIR; refusing to serve it", job.id)
+        raise ApiError(404, "not_found", f"the {what} is not available")
+    if not path.is_file():
+        raise ApiError(404, "not_found", f"the {what} file is missing from storage")
+    media_type = mimetypes.guess_type(path.name)[0] or default_type
+    name = f"{job.ref or job.id}{path.suffix}"
+    return FileResponse(
+        path, media_type=media_type, filename=name, content_disposition_type="inline"
+    )
+
+
+@router.get("/{job_id}/video", name="job_video", summary="The MP4 (supports Range)")
+def get_video(
+    job_id: str, tenant: TenantDep, session: SessionDep, storage: StorageDep
+) -> FileResponse:
+    return _serve(_job(session, tenant, job_id), storage, "path", "video", "video/mp4")
+
+
+@router.get("/{job_id}/poster", name="job_poster", summary="The poster frame (supports Range)")
+def get_poster(
+    job_id: str, tenant: TenantDep, session: SessionDep, storage: StorageDep
+) -> FileResponse:
+    return _serve(_job(session, tenant, job_id), storage, "poster_path", "poster", "image/jpeg")

@@ -1,0 +1,1 @@
+"""Request and response bodies; validation lives here, not in the routes."""

@@ -1,0 +1,18 @@
+"""Asset answers."""
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class AssetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str
+    content_type: str
+    size: int
+    sha256: str
+    filename: str
+    created_at: datetime

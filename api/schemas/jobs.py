@@ -1,0 +1,131 @@
+"""Job, event and credit answers. Nothing here exposes a storage path or a secret."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    step: str
+    kind: str
+    attempt: int
+    message: str | None
+    http_status: int | None
+    backend_code: int | None
+    latency_ms: int | None
+    data: dict[str, Any] | None
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class JobSummary(BaseModel):
+    id: uuid.UUID
+    batch_id: uuid.UUID
+    item_index: int
+    ref: str | None
+    state: str
+    step: str | None = Field(description="The pipeline step the job is in or returns to.")
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobSummary]
+    next_cursor: str | None
+
+
+class OutputOut(BaseModel):
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    codec: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    video_url: str
+    poster_url: str | None = None
+
+
+class JobOut(JobSummary):
+    priority: int
+    input: dict[str, Any]
+    bind_url: str | None = Field(description="Where to register when credits ran out.")
+    output: OutputOut | None
+    timeline_summary: str | None
+    started_at: datetime | None
+    events: list[EventOut] = Field(description="The 20 most recent events, oldest first.")
+
+
+class CreditsOut(BaseModel):
+    account: str = Field(description="`shared`, or `tenant` when the tenant has its own token.")
+    available: int | None
+    frozen: int | None
+    total: int | None
+    seen_at: datetime | None
+    message: str | None = None
+
+
+def job_step(job: Any) -> str | None:
+    from core.states import RUNNING, WAITING
+
+    if job.state in RUNNING:
+        return str(job.state)
+    if job.state in WAITING:
+        return job.resume_state
+    return None
+
+
+def job_summary(job: Any) -> JobSummary:
+    return JobSummary(
+        id=job.id,
+        batch_id=job.batch_id,
+        item_index=job.item_index,
+        ref=job.ref,
+        state=job.state,
+        step=job_step(job),
+        attempts=job.attempts,
+        error_code=job.error_code,
+        error_message=job.error_message,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+    )
+
+
+def public_input(job_input: dict[str, Any]) -> dict[str, Any]:
+    """The job's input without storage paths of its assets."""
+
+    def strip(ref: Any) -> Any:
+        return {k: v for k, v in ref.items() if k != "path"} if isinstance(ref, dict) else ref
+
+    shown = dict(job_input)
+    for field in ("images", "clips"):
+        if isinstance(shown.get(field), list):
+            shown[field] = [strip(ref) for ref in shown[field]]
+    shown["music"] = strip(shown.get("music"))
+    return shown
+
+
+def output_out(output: dict[str, Any] | None, video_url: str, poster_url: str) -> OutputOut | None:
+    """The output's public facts and download URLs; `path` and `poster_path` stay inside."""
+    if not output or not output.get("path"):
+        return None
+    facts = {key: output.get(key) for key in ("duration", "width", "height", "codec", "size")}
+    return OutputOut(
+        **facts,
+        sha256=output.get("sha256"),
+        video_url=video_url,
+        poster_url=poster_url if output.get("poster_path") else None,
+    )

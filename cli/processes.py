@@ -1,0 +1,62 @@
+"""Commands that start the long-running processes: workers, beat, Flower."""
+
+import tempfile
+from pathlib import Path
+
+import typer
+
+from core.settings import get_settings
+
+
+def worker_command(
+    stream: bool = typer.Option(
+        False, "--stream", help="Serve the `stream` queue (SSE turns) on a threads pool."
+    ),
+    concurrency: int | None = typer.Option(None, help="Processes (prefork) or threads (stream)."),
+    queues: str | None = typer.Option(None, help="Comma-separated queues to serve."),
+    loglevel: str = typer.Option("INFO", help="Log level."),
+    hostname: str | None = typer.Option(None, "-n", "--hostname", help="Worker node name."),
+) -> None:
+    """Start a Celery worker: prefork for pipeline, poll and webhooks, or threads for streams."""
+    from worker.celery_app import app
+
+    argv = ["worker", f"--loglevel={loglevel}", "-E"]
+    if stream:
+        argv += ["--pool=threads", f"--concurrency={concurrency or 100}"]
+        argv += [f"--queues={queues or 'stream'}"]
+    else:
+        argv += ["--pool=prefork", f"--concurrency={concurrency or 2}"]
+        argv += [f"--queues={queues or 'pipeline,poll,webhooks'}"]
+    if hostname:
+        argv += [f"--hostname={hostname}"]
+    app.worker_main(argv)
+
+
+def beat_command(
+    loglevel: str = typer.Option("INFO", help="Log level."),
+    schedule: Path = typer.Option(
+        Path(tempfile.gettempdir()) / "nemo-batch-beat-schedule", help="Beat's state file."
+    ),
+) -> None:
+    """Start Celery beat: admission, due waits, the sweeper and the credit check."""
+    from worker.celery_app import app
+
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+
+
+def flower_command(
+    port: int = typer.Option(5555, help="Port for the Flower UI."),
+    address: str = typer.Option("127.0.0.1", help="Address to listen on."),
+) -> None:
+    """Start Flower behind basic auth (FLOWER_USER and FLOWER_PASSWORD)."""
+    from worker.celery_app import app
+
+    settings = get_settings()
+    app.start(
+        [
+            "flower",
+            f"--port={port}",
+            f"--address={address}",
+            f"--basic-auth={settings.flower_user}:{settings.flower_password}",
+        ]
+    )

@@ -1,0 +1,81 @@
+"""Send Celery tasks by name without importing the worker: core's only view of the broker.
+
+The API (and the CLI) enqueue `worker.dispatch` here after their commit. A message that fails
+to go out is not an error for the caller: the worker's beat re-dispatches from Postgres.
+"""
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+import redis
+from celery import Celery
+
+from core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+DISPATCH_TASK = "worker.dispatch"
+PIPELINE_QUEUE = "pipeline"
+_TIMEOUT_S = 2.0
+
+
+@lru_cache(maxsize=4)
+def _client(broker_url: str) -> Celery:
+    app = Celery("nemo-batch", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry=False,
+        broker_connection_retry_on_startup=False,
+        broker_connection_timeout=_TIMEOUT_S,
+        broker_transport_options={
+            "socket_timeout": _TIMEOUT_S,
+            "socket_connect_timeout": _TIMEOUT_S,
+        },
+    )
+    return app
+
+
+def send_task(
+    name: str, kwargs: dict[str, Any], queue: str = PIPELINE_QUEUE, broker_url: str | None = None
+) -> bool:
+    """Publish one task message; False (and a warning) when the broker cannot be reached."""
+    app = _client(broker_url or get_settings().redis_url)
+    try:
+        with app.producer_or_acquire() as producer:
+            # Declared on every send: kombu caches declarations, and after a Redis restart an
+            # undeclared queue's binding is gone and the message would be silently dropped.
+            app.amqp.queues[queue].bind(producer.channel).declare()
+            app.send_task(
+                name,
+                kwargs=kwargs,
+                queue=queue,
+                serializer="json",
+                retry=False,
+                producer=producer,
+            )
+    except Exception as error:  # kombu raises many kinds; none of them may fail the caller
+        log.warning("could not send %s (%s); beat will re-dispatch from Postgres", name, error)
+        return False
+    return True
+
+
+def send_dispatch(reason: str, broker_url: str | None = None, **ids: str) -> bool:
+    """Ask the dispatcher to admit queued jobs now (new batch, retry, resume)."""
+    return send_task(DISPATCH_TASK, {"reason": reason, **ids}, broker_url=broker_url)
+
+
+def broker_reachable(broker_url: str | None = None) -> bool:
+    """True when Redis answers a PING within a short timeout."""
+    client = redis.Redis.from_url(
+        broker_url or get_settings().redis_url,
+        socket_timeout=_TIMEOUT_S,
+        socket_connect_timeout=_TIMEOUT_S,
+    )
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()

@@ -1,0 +1,221 @@
+"""Batch writes and reads: bulk intake, listing, counts, and the batch-wide actions.
+
+The batch-wide actions change many jobs with one UPDATE ... RETURNING and one bulk insert of
+events; every edge they take (non-final -> canceled, failed -> queued) is one the state machine
+allows, so they agree with `core.states` without loading each job.
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from core.models import Batch, Job, JobEvent, Tenant
+from core.repo.jobs import utcnow
+from core.states import FINAL, BatchStatus, JobState
+
+FINAL_BATCH: frozenset[str] = frozenset(
+    {
+        BatchStatus.SUCCEEDED,
+        BatchStatus.COMPLETED_WITH_FAILURES,
+        BatchStatus.FAILED,
+        BatchStatus.CANCELED,
+    }
+)
+_FINAL_JOB_STATES = [state.value for state in FINAL]
+
+
+def find_by_idempotency_key(session: Session, tenant_id: uuid.UUID, key: str) -> Batch | None:
+    return session.scalars(
+        select(Batch).where(Batch.tenant_id == tenant_id, Batch.idempotency_key == key)
+    ).first()
+
+
+def insert_batch(session: Session, batch: Batch, job_rows: Sequence[dict[str, Any]]) -> None:
+    """Store a batch and all its jobs in the caller's transaction, jobs as one bulk insert."""
+    session.add(batch)
+    session.flush()
+    if job_rows:
+        session.execute(insert(Job), list(job_rows))
+
+
+def get_batch(session: Session, tenant_id: uuid.UUID, batch_id: uuid.UUID) -> Batch | None:
+    return session.scalars(
+        select(Batch).where(Batch.id == batch_id, Batch.tenant_id == tenant_id)
+    ).first()
+
+
+def get_batch_for_update(
+    session: Session, tenant_id: uuid.UUID, batch_id: uuid.UUID
+) -> Batch | None:
+    return session.scalars(
+        select(Batch).where(Batch.id == batch_id, Batch.tenant_id == tenant_id).with_for_update()
+    ).first()
+
+
+def list_batches(
+    session: Session,
+    tenant_id: uuid.UUID,
+    *,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None,
+) -> list[Batch]:
+    """A page of the tenant's batches, newest first, after the keyset `before`."""
+    query = select(Batch).where(Batch.tenant_id == tenant_id)
+    if before is not None:
+        query = query.where(tuple_(Batch.created_at, Batch.id) < tuple_(*before))
+    query = query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def state_counts(
+    session: Session, batch_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """Jobs per state for each batch, every state present (zero included)."""
+    counts = {batch_id: {state.value: 0 for state in JobState} for batch_id in batch_ids}
+    if not batch_ids:
+        return counts
+    rows = session.execute(
+        select(Job.batch_id, Job.state, func.count())
+        .where(Job.batch_id.in_(batch_ids))
+        .group_by(Job.batch_id, Job.state)
+    )
+    for batch_id, state, count in rows:
+        counts[batch_id][state] = count
+    return counts
+
+
+def _record(
+    session: Session, jobs: Sequence[Any], previous: str | None, target: str, message: str
+) -> None:
+    """One state event per changed job, as one bulk insert."""
+    if not jobs:
+        return
+    session.execute(
+        insert(JobEvent),
+        [
+            {
+                "job_id": job_id,
+                "step": target,
+                "kind": "state",
+                "attempt": 0,
+                "message": message,
+                "data": {"from": state if previous is None else previous, "to": target},
+            }
+            for job_id, state in jobs
+        ],
+    )
+
+
+def cancel_batch(session: Session, batch: Batch) -> int:
+    """Cancel every non-final job and the batch itself; returns how many jobs changed."""
+    now = utcnow()
+    old = (
+        select(Job.id, Job.state)
+        .where(Job.batch_id == batch.id, Job.state.not_in(_FINAL_JOB_STATES))
+        .with_for_update()
+        .subquery()
+    )
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == old.c.id)
+        .values(
+            state=JobState.CANCELED.value, finished_at=now, next_attempt_at=None, step_attempts=0
+        )
+        .returning(Job.id, old.c.state)
+    ).all()
+    _record(
+        session, [tuple(row) for row in changed], None, JobState.CANCELED.value, "batch canceled"
+    )
+    batch.status = BatchStatus.CANCELED.value
+    batch.finished_at = now
+    return len(changed)
+
+
+def retry_failed(session: Session, batch: Batch) -> int:
+    """Put the batch's failed jobs back in the queue (checkpoints kept); the batch runs again."""
+    changed = (
+        session.execute(
+            update(Job)
+            .where(Job.batch_id == batch.id, Job.state == JobState.FAILED.value)
+            .values(
+                state=JobState.QUEUED.value,
+                error_code=None,
+                error_message=None,
+                bind_url=None,
+                finished_at=None,
+                next_attempt_at=None,
+                resume_state=None,
+                step_attempts=0,
+            )
+            .returning(Job.id)
+        )
+        .scalars()
+        .all()
+    )
+    _record(
+        session,
+        [(job_id, JobState.FAILED.value) for job_id in changed],
+        JobState.FAILED.value,
+        JobState.QUEUED.value,
+        "retried with the batch's failed jobs",
+    )
+    if changed:
+        reopen(batch)
+    return len(changed)
+
+
+def reopen(batch: Batch) -> None:
+    """A batch that gets work again is running and no longer finished."""
+    batch.status = BatchStatus.RUNNING.value
+    batch.finished_at = None
+
+
+def resume_batch(session: Session, batch: Batch, tenant: Tenant) -> int:
+    """Lift the tenant's credit pause; the batch's credit-waiting jobs become due now."""
+    tenant.paused_reason = None
+    tenant.paused_at = None
+    reopen(batch)
+    due = (
+        session.execute(
+            update(Job)
+            .where(Job.batch_id == batch.id, Job.state == JobState.WAITING_CREDITS.value)
+            .values(next_attempt_at=utcnow())
+            .returning(Job.id)
+        )
+        .scalars()
+        .all()
+    )
+    return len(due)
+
+
+def has_waiting_credits(session: Session, batch_id: uuid.UUID) -> bool:
+    return (
+        session.scalars(
+            select(Job.id)
+            .where(Job.batch_id == batch_id, Job.state == JobState.WAITING_CREDITS.value)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def finish_if_done(session: Session, batch: Batch) -> None:
+    """Give a batch its final status once no job is left to run."""
+    counts = state_counts(session, [batch.id])[batch.id]
+    total = sum(counts.values())
+    if total == 0 or any(counts[state] for state in counts if JobState(state) not in FINAL):
+        return
+    if counts[JobState.CANCELED] == total:
+        status = BatchStatus.CANCELED
+    elif counts[JobState.FAILED] == total:
+        status = BatchStatus.FAILED
+    elif counts[JobState.FAILED]:
+        status = BatchStatus.COMPLETED_WITH_FAILURES
+    else:
+        status = BatchStatus.SUCCEEDED
+    batch.status = status.value
+    batch.finished_at = batch.finished_at or utcnow()

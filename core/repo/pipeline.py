@@ -1,0 +1,163 @@
+"""Queries the pipeline makes: step leases, due jobs, stale jobs, admission, batch progress."""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from core.models import Batch, Job, Tenant
+from core.repo.jobs import transition, utcnow
+from core.states import ACTIVE, FINAL, RUNNING, BatchStatus, JobState
+
+
+def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Job | None:
+    """Take the lease on a job's current step, or None when the job is not ours to run now.
+
+    A job in another state (a duplicate message, a canceled job) or waiting for a later time is
+    left alone. A job whose lease another worker holds is asked to be looked at again when that
+    lease ends, so a worker that died holding it delays the job by one lease at most.
+    """
+    job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
+    if job is None:
+        return None
+    if job.state == JobState.ADMITTED.value and step == JobState.TOKEN:
+        transition(session, job, JobState.TOKEN)
+    if job.state != step.value:
+        return None
+    now = utcnow()
+    if job.next_attempt_at is not None and job.next_attempt_at > now:
+        return None
+    if job.lease_expires_at is not None and job.lease_expires_at > now:
+        job.next_attempt_at = job.lease_expires_at
+        return None
+    job.lease_expires_at = now + timedelta(seconds=lease_s)
+    job.heartbeat_at = now
+    job.next_attempt_at = None
+    job.attempts += 1
+    job.step_attempts += 1
+    return job
+
+
+def extend_lease(session: Session, job_id: uuid.UUID, lease_s: float) -> None:
+    """Heartbeat from a long step (a stream, a download)."""
+    now = utcnow()
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
+    )
+
+
+def merge_checkpoint(session: Session, job_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """Record part of a step's progress at once (before a side effect that must not repeat)."""
+    session.execute(
+        update(Job).where(Job.id == job_id).values(checkpoint=Job.checkpoint.op("||")(values))
+    )
+
+
+def due_jobs(session: Session, limit: int) -> list[Job]:
+    """Jobs whose wait is over, locked so that two claimers never take the same one."""
+    statement = (
+        select(Job)
+        .where(Job.next_attempt_at <= utcnow(), Job.state.not_in([s.value for s in FINAL]))
+        .order_by(Job.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(statement))
+
+
+def stale_jobs(session: Session, stale_before: datetime, limit: int) -> list[Job]:
+    """Running jobs nobody has touched for a while and nobody holds: lost messages."""
+    now = utcnow()
+    statement = (
+        select(Job)
+        .where(
+            Job.state.in_([s.value for s in RUNNING]),
+            Job.next_attempt_at.is_(None),
+            or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
+            or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_before),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(statement))
+
+
+def tenants_with_queued_jobs(session: Session) -> list[Tenant]:
+    queued = select(Job.tenant_id).where(Job.state == JobState.QUEUED.value).distinct()
+    statement = select(Tenant).where(Tenant.id.in_(queued), Tenant.paused_reason.is_(None))
+    return list(session.scalars(statement))
+
+
+def lock_tenant_admission(session: Session, tenant_id: uuid.UUID) -> None:
+    """Serialize admission per tenant so two dispatchers never overshoot its limit."""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"admit:{tenant_id}"}
+    )
+
+
+def active_count(session: Session, tenant_id: uuid.UUID) -> int:
+    statement = select(func.count()).where(
+        Job.tenant_id == tenant_id, Job.state.in_([s.value for s in ACTIVE])
+    )
+    return int(session.scalar(statement) or 0)
+
+
+def queued_for_admission(session: Session, tenant_id: uuid.UUID, limit: int) -> list[Job]:
+    """The tenant's next jobs: higher priority first; batches of one priority interleaved."""
+    statement = (
+        select(Job)
+        .where(Job.tenant_id == tenant_id, Job.state == JobState.QUEUED.value)
+        .order_by(Job.priority.desc(), Job.item_index, Job.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(statement))
+
+
+def batch_state_counts(session: Session, batch_id: uuid.UUID) -> dict[str, int]:
+    rows = session.execute(
+        select(Job.state, func.count()).where(Job.batch_id == batch_id).group_by(Job.state)
+    )
+    return {state: int(count) for state, count in rows}
+
+
+def refresh_batch_status(session: Session, batch_id: uuid.UUID) -> Batch | None:
+    """Derive the batch's status from its jobs; returns the batch when it just finished."""
+    batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
+    if batch is None:
+        return None
+    counts = batch_state_counts(session, batch_id)
+    unfinished = sum(n for state, n in counts.items() if JobState(state) not in FINAL)
+    if unfinished:
+        if batch.status in (
+            BatchStatus.QUEUED.value,
+            BatchStatus.SUCCEEDED.value,
+            BatchStatus.COMPLETED_WITH_FAILURES.value,
+            BatchStatus.FAILED.value,
+        ):
+            batch.status = BatchStatus.RUNNING.value
+            batch.finished_at = None
+        return None
+    if batch.finished_at is not None:
+        return None
+    succeeded = counts.get(JobState.SUCCEEDED.value, 0)
+    if batch.status != BatchStatus.CANCELED.value:
+        if succeeded == batch.item_count:
+            batch.status = BatchStatus.SUCCEEDED.value
+        elif succeeded == 0 and counts.get(JobState.CANCELED.value, 0) == 0:
+            batch.status = BatchStatus.FAILED.value
+        else:
+            batch.status = BatchStatus.COMPLETED_WITH_FAILURES.value
+    batch.finished_at = utcnow()
+    return batch
+
+
+def waiting_credit_jobs(session: Session, tenant_id: uuid.UUID) -> list[Job]:
+    statement = select(Job).where(
+        and_(Job.tenant_id == tenant_id, Job.state == JobState.WAITING_CREDITS.value)
+    )
+    return list(session.scalars(statement.with_for_update(skip_locked=True)))

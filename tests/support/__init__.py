@@ -1,0 +1,1 @@
+"""Helpers shared by test suites (start the emulator as a subprocess, ...)."""

@@ -1,0 +1,193 @@
+"""A whole nemo-batch stack for end-to-end tests: its own database, the emulator, Celery worker
+processes (prefork and threads) and beat, all real processes talking over loopback."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+from tests.conftest import ADMIN_DSN, TEST_REDIS_URL
+from tests.support.emulator_proc import EmulatorProcess, start_emulator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REGISTERED_TOKEN = "nmv_usr_e2e_registered_token"
+
+FAST_SETTINGS = {
+    "NEMO_POLL_INTERVAL_S": "0.5",
+    "VERIFY_POLL_INTERVAL_S": "0.5",
+    "VERIFY_TIMEOUT_S": "6",
+    "CLAIM_INTERVAL_S": "0.5",
+    "SWEEP_INTERVAL_S": "2",
+    "HEARTBEAT_STALE_S": "8",
+    "RETRY_BASE_DELAY_S": "0.5",
+    "RETRY_MAX_DELAY_S": "4",
+    "CREDITS_CHECK_INTERVAL_S": "2",
+    "NEMO_RATE_LIMIT_RPS": "35",
+    "NEMO_RATE_LIMIT_BURST": "10",
+    "NEMO_REQUEST_TIMEOUT_S": "20",
+}
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.5
+) -> Any:
+    """Poll `condition` until it returns something truthy, or fail saying what never happened."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(every_s)
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A database of its own for one stack, so its workers see only its jobs."""
+    from migrations.runner import upgrade
+
+    name = f"nemo_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    emulator: EmulatorProcess
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_workers(self) -> None:
+        self.start(
+            "pipeline", "worker", "--concurrency", "3", "-n", f"pipeline-{uuid.uuid4().hex[:6]}@%h"
+        )
+        self.start(
+            "stream",
+            "worker",
+            "--stream",
+            "--concurrency",
+            "40",
+            "-n",
+            f"stream-{uuid.uuid4().hex[:6]}@%h",
+        )
+        self.start("beat", "beat", "--schedule", str(self.logs / "beat-schedule"))
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(timeout=30)
+
+    def worker_children(self, name: str) -> list[int]:
+        """Pids of the pool processes of a prefork worker."""
+        parent = self.processes[name].pid
+        out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+        return [int(pid) for pid in out.stdout.split()]
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            process = self.processes[name]
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            self.processes.pop(name, None)
+        self.emulator.stop()
+
+
+@contextmanager
+def running_stack(
+    tmp_path: Path,
+    *,
+    profile: str = "ideal",
+    time_scale: float = 0.01,
+    seed: int = 7,
+    settings: dict[str, str] | None = None,
+    emulator_args: tuple[str, ...] = ("--rate-limit-rps", "40", "--rate-limit-burst", "20"),
+    workers: bool = True,
+    registered: bool = True,
+) -> Iterator[Stack]:
+    """Database, emulator, workers and beat; the in-process settings point at the same ones."""
+    from core.db import reset_engine
+    from core.settings import get_settings
+
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    with fresh_database() as database_url:
+        emulator = start_emulator(
+            tmp_path / "emulator",
+            profile=profile,
+            time_scale=time_scale,
+            seed=seed,
+            tokens=(REGISTERED_TOKEN,),
+            extra_args=emulator_args,
+        )
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": TEST_REDIS_URL,
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "NEMO_API_BASE": emulator.base_url,
+            **FAST_SETTINGS,
+            **(settings or {}),
+        }
+        if registered:
+            env["NEMO_TOKEN"] = REGISTERED_TOKEN
+        else:
+            env.pop("NEMO_TOKEN", None)
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        get_settings.cache_clear()
+        reset_engine()
+        logs = tmp_path / "logs"
+        logs.mkdir(exist_ok=True)
+        stack = Stack(env=env, emulator=emulator, logs=logs)
+        try:
+            if workers:
+                stack.start_workers()
+            yield stack
+        finally:
+            stack.stop()
+            reset_engine()
+            os.environ.clear()
+            os.environ.update(saved)
+            get_settings.cache_clear()
+            redis.Redis.from_url(TEST_REDIS_URL).flushdb()

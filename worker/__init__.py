@@ -1,0 +1,1 @@
+"""The pipeline: Celery tasks, step logic, the NemoVideo client, dispatch and recovery."""

@@ -1,0 +1,77 @@
+"""Admission: move queued jobs into the pipeline within each tenant's in-flight limit.
+
+Fair across tenants (each tenant fills its own limit, visited in turn) and across batches (jobs
+of equal priority are taken by their index in the batch, so batches interleave).
+"""
+
+import logging
+import random
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db import session_scope
+from core.models import Batch
+from core.repo.jobs import transition
+from core.repo.pipeline import (
+    active_count,
+    lock_tenant_admission,
+    queued_for_admission,
+    tenants_with_queued_jobs,
+)
+from core.states import BatchStatus, JobState
+from worker import enqueue
+from worker.credits import preflight_batches, wake_credit_waiters
+
+log = logging.getLogger("worker.admission")
+
+MAX_ADMIT_PER_PASS = 1000
+
+
+def admit_jobs() -> int:
+    """One admission pass; returns how many jobs were admitted."""
+    admitted: list[uuid.UUID] = []
+    with session_scope() as session:
+        tenants = tenants_with_queued_jobs(session)
+    random.shuffle(tenants)  # no tenant is always first
+    for tenant in tenants:
+        if len(admitted) >= MAX_ADMIT_PER_PASS:
+            break
+        with session_scope() as session:
+            lock_tenant_admission(session, tenant.id)
+            room = min(
+                tenant.inflight_limit - active_count(session, tenant.id),
+                MAX_ADMIT_PER_PASS - len(admitted),
+            )
+            if room <= 0:
+                continue
+            jobs = queued_for_admission(session, tenant.id, room)
+            batch_ids = {job.batch_id for job in jobs}
+            for job in jobs:
+                transition(session, job, JobState.ADMITTED)
+                admitted.append(job.id)
+            _mark_running(session, batch_ids)
+    for job_id in admitted:
+        enqueue.pipeline_from(job_id, JobState.TOKEN)
+    if admitted:
+        log.info("admitted %d jobs", len(admitted))
+    return len(admitted)
+
+
+def _mark_running(session: Session, batch_ids: set[uuid.UUID]) -> None:
+    if not batch_ids:
+        return
+    for batch in session.scalars(select(Batch).where(Batch.id.in_(batch_ids))):
+        if batch.status == BatchStatus.QUEUED.value:
+            batch.status = BatchStatus.RUNNING.value
+
+
+def dispatch() -> int:
+    """The `worker.dispatch` task: credit preflight for new batches, then admission."""
+    try:
+        preflight_batches()
+    except Exception:  # a preflight is advice; never let it stop admission
+        log.warning("credit preflight failed", exc_info=True)
+    wake_credit_waiters()
+    return admit_jobs()

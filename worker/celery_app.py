@@ -1,0 +1,79 @@
+"""The Celery application: Redis broker, JSON, acks late, routes to the four queues.
+
+Reliability settings follow shared/RELIABILITY.md: job state lives in Postgres, every message may
+be delivered twice, and the visibility timeout stays above the longest task plus countdown.
+"""
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from core.db import dispose_after_fork
+from core.settings import get_settings
+
+QUEUES = ("pipeline", "stream", "poll", "webhooks")
+
+TASK_ROUTES = {
+    "worker.prompt": {"queue": "stream"},
+    "worker.render_poll": {"queue": "poll"},
+    "worker.deliver_webhook": {"queue": "webhooks"},
+    "worker.*": {"queue": "pipeline"},
+}
+
+
+def _visibility_timeout_s() -> int:
+    settings = get_settings()
+    longest_task = settings.nemo_stream_deadline_s + 600
+    return int(max(3600, 2 * longest_task))
+
+
+def _beat_schedule() -> dict[str, dict[str, Any]]:
+    settings = get_settings()
+    return {
+        "claim-due-jobs": {"task": "worker.claim_due", "schedule": settings.claim_interval_s},
+        "dispatch": {"task": "worker.dispatch", "schedule": max(settings.claim_interval_s, 1.0)},
+        "sweep": {"task": "worker.sweep", "schedule": settings.sweep_interval_s},
+        "check-credits": {
+            "task": "worker.check_credits",
+            "schedule": settings.credits_check_interval_s,
+        },
+    }
+
+
+def create_celery() -> Celery:
+    settings = get_settings()
+    visibility = _visibility_timeout_s()
+    app = Celery("nemo-batch", broker=settings.redis_url, include=["worker.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": visibility},
+        result_backend_transport_options={"visibility_timeout": visibility},
+        visibility_timeout=visibility,
+        task_default_queue="pipeline",
+        task_routes=TASK_ROUTES,
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        beat_schedule=_beat_schedule(),
+        timezone="UTC",
+    )
+    return app
+
+
+app = create_celery()
+
+
+@worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    """Each prefork child opens its own database connections and HTTP pool."""
+    dispose_after_fork()
+    from worker.backend import reset_clients
+
+    reset_clients()

@@ -1,0 +1,112 @@
+"""Credits: the balance the workers see, the preflight of new batches, and the pause for 2001."""
+
+import logging
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from core.db import session_scope
+from core.models import Batch, CreditBalance, Job, Tenant
+from core.repo.jobs import utcnow
+from core.settings import get_settings
+from core.states import BatchStatus, JobState
+from worker.backend import client_for
+from worker.nemo import Credits
+from worker.tokens import resolve_token
+
+log = logging.getLogger("worker.credits")
+
+
+def record_balance(session: Session, account: str, credits: Credits) -> None:
+    values = {
+        "available": credits.available,
+        "frozen": credits.frozen,
+        "total": credits.total,
+        "seen_at": utcnow(),
+    }
+    session.execute(
+        insert(CreditBalance)
+        .values(account=account, **values)
+        .on_conflict_do_update(index_elements=["account"], set_=values)
+    )
+
+
+def fetch_balance(session: Session, tenant: Tenant) -> Credits:
+    token = resolve_token(session, tenant)
+    credits = client_for(token.value).credits()
+    record_balance(session, token.account, credits)
+    return credits
+
+
+def estimated_cost(job_inputs: list[dict[str, object]]) -> int:
+    """About 100 credits a generation and 50 an edit (each follow-up message is an edit)."""
+    settings = get_settings()
+    total = 0
+    for job_input in job_inputs:
+        messages = job_input.get("messages")
+        edits = max(0, len(messages) - 1) if isinstance(messages, list) else 0
+        total += settings.nemo_generation_cost + edits * settings.nemo_edit_cost
+    return total
+
+
+def preflight_batches() -> None:
+    """Compare each new batch's estimated cost with the balance; warn on the batch if short."""
+    with session_scope() as session:
+        batches = list(
+            session.scalars(
+                select(Batch).where(
+                    Batch.status == BatchStatus.QUEUED.value, Batch.estimated_credits.is_(None)
+                )
+            )
+        )
+        for batch in batches:
+            inputs = list(session.scalars(select(Job.input).where(Job.batch_id == batch.id)))
+            batch.estimated_credits = estimated_cost(inputs)
+            tenant = session.get(Tenant, batch.tenant_id)
+            assert tenant is not None
+            available = fetch_balance(session, tenant).available
+            if batch.estimated_credits > available:
+                videos = available // get_settings().nemo_generation_cost
+                batch.warning = (
+                    f"This batch needs about {batch.estimated_credits} credits but the backend "
+                    f"account has {available} available: about {videos} of its "
+                    f"{batch.item_count} videos can be made. Add credits or use a registered "
+                    "token (NEMO_TOKEN or the tenant's own); the rest will wait for credits."
+                )
+
+
+def wake_credit_waiters() -> None:
+    """Jobs waiting for credits whose tenant is no longer paused go back to their step."""
+    with session_scope() as session:
+        paused = select(Tenant.id).where(Tenant.paused_reason.is_not(None))
+        session.execute(
+            update(Job)
+            .where(
+                Job.state == JobState.WAITING_CREDITS.value,
+                Job.next_attempt_at.is_(None),
+                Job.tenant_id.not_in(paused),
+            )
+            .values(next_attempt_at=utcnow())
+        )
+
+
+def check_paused_tenants() -> list[uuid.UUID]:
+    """The beat task: un-pause tenants whose balance pays for a generation again."""
+    resumed: list[uuid.UUID] = []
+    with session_scope() as session:
+        tenants = list(session.scalars(select(Tenant).where(Tenant.paused_reason.is_not(None))))
+        for tenant in tenants:
+            try:
+                available = fetch_balance(session, tenant).available
+            except Exception:
+                log.warning("could not read the balance for tenant %s", tenant.name, exc_info=True)
+                continue
+            if available >= get_settings().nemo_generation_cost:
+                tenant.paused_reason = None
+                tenant.paused_at = None
+                resumed.append(tenant.id)
+    if resumed:
+        wake_credit_waiters()
+    return resumed

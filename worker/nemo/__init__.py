@@ -1,0 +1,55 @@
+"""The NemoVideo backend client: one `NemoClient` class, its typed results and one error tree."""
+
+from ._events import ToolCall, ToolResult, TurnEvent, TurnResult
+from ._models import AnonymousToken, Credits, RenderStatus, Session, SessionState, UploadedMedia
+from .client import NemoClient
+from .errors import (
+    BackendUnavailable,
+    ClientIdMissing,
+    ExportBlocked,
+    MediaTooLarge,
+    NemoError,
+    OutOfCredits,
+    PermanentError,
+    ProtocolError,
+    RateLimited,
+    RecoverableError,
+    RenderIdConflict,
+    RenderNotFound,
+    RequestRejected,
+    RetryableError,
+    SessionLost,
+    TokenInvalid,
+    UnsupportedMedia,
+)
+
+__all__ = [
+    "AnonymousToken",
+    "BackendUnavailable",
+    "ClientIdMissing",
+    "Credits",
+    "ExportBlocked",
+    "MediaTooLarge",
+    "NemoClient",
+    "NemoError",
+    "OutOfCredits",
+    "PermanentError",
+    "ProtocolError",
+    "RateLimited",
+    "RecoverableError",
+    "RenderIdConflict",
+    "RenderNotFound",
+    "RenderStatus",
+    "RequestRejected",
+    "RetryableError",
+    "Session",
+    "SessionLost",
+    "SessionState",
+    "TokenInvalid",
+    "ToolCall",
+    "ToolResult",
+    "TurnEvent",
+    "TurnResult",
+    "UnsupportedMedia",
+    "UploadedMedia",
+]

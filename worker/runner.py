@@ -1,0 +1,239 @@
+"""Run one step of one job: take its lease, call the step function, apply the outcome.
+
+No database transaction is open while the backend is called: claim, commit, work, commit.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.db import session_scope
+from core.models import Job, Tenant
+from core.repo.jobs import add_event, get_job_for_update, transition, utcnow
+from core.repo.pipeline import claim_step, extend_lease, merge_checkpoint
+from core.settings import get_settings
+from core.states import FINAL, JobState, next_step
+from worker.backend import client_for, rate_limiter
+from worker.nemo import NemoClient, errors
+from worker.outcomes import Advance, Backoff, Fail, Outcome, Restart, Wait, WaitCredits
+from worker.policy import Attempt, outcome_for
+from worker.tokens import ResolvedToken, drop_anonymous_token, resolve_token
+
+log = logging.getLogger("worker.runner")
+
+
+@dataclass
+class StepContext:
+    """What a step function may read and do: the job's data, a client, checkpoint writes."""
+
+    job_id: uuid.UUID
+    step: JobState
+    step_attempts: int
+    tenant_id: uuid.UUID
+    input: dict[str, Any]
+    options: dict[str, Any]
+    checkpoint: dict[str, Any]
+    token: ResolvedToken
+    client: NemoClient
+    lease_s: float
+    _last_heartbeat: float = field(default_factory=time.monotonic)
+
+    def save(self, **values: Any) -> None:
+        """Commit part of the checkpoint now, before a side effect that must not be repeated."""
+        with session_scope() as session:
+            merge_checkpoint(session, self.job_id, values)
+        self.checkpoint.update(values)
+
+    def heartbeat(self, every_s: float = 10.0) -> None:
+        """Keep the lease while a long call runs (a stream, a download)."""
+        if time.monotonic() - self._last_heartbeat < every_s:
+            return
+        self._last_heartbeat = time.monotonic()
+        with session_scope() as session:
+            extend_lease(session, self.job_id, self.lease_s)
+
+
+StepFunction = Callable[[StepContext], Outcome]
+AfterCommit = Callable[[], None]
+
+
+def lease_for(step: JobState) -> float:
+    settings = get_settings()
+    if step == JobState.PROMPT:
+        return settings.nemo_stream_deadline_s + 120
+    return max(60.0, settings.nemo_request_timeout_s * 3)
+
+
+def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) -> bool:
+    """Run `step` for the job if it is the job's current step; True if the job moved on to the
+    next step in pipeline order (so the chain may go on), False otherwise."""
+    job_uuid = uuid.UUID(str(job_id))
+    lease_s = lease_for(step)
+    with session_scope() as session:
+        job = claim_step(session, job_uuid, step, lease_s)
+        if job is None:
+            return False
+        tenant = session.get(Tenant, job.tenant_id)
+        assert tenant is not None
+        attempts = job.step_attempts
+        try:
+            token = resolve_token(session, tenant)
+        except errors.NemoError as error:
+            token = None
+            early: Outcome | None = outcome_for(error, Attempt(step, attempts))
+        else:
+            early = None
+        job_input, options, checkpoint = dict(job.input), dict(job.options), dict(job.checkpoint)
+        tenant_id = job.tenant_id
+    started = time.monotonic()
+    if early is not None or token is None:
+        outcome = early or Fail("token_unavailable", "No backend token could be acquired.")
+    else:
+        context = StepContext(
+            job_id=job_uuid,
+            step=step,
+            step_attempts=attempts,
+            token=token,
+            client=client_for(token.value),
+            lease_s=lease_s,
+            tenant_id=tenant_id,
+            input=job_input,
+            options=options,
+            checkpoint=checkpoint,
+        )
+        outcome = _execute(function, context)
+    latency_ms = int((time.monotonic() - started) * 1000)
+    return apply_outcome(job_uuid, step, outcome, latency_ms)
+
+
+def _execute(function: StepFunction, context: StepContext) -> Outcome:
+    attempt = Attempt(context.step, context.step_attempts)
+    try:
+        try:
+            return function(context)
+        except errors.TokenInvalid:
+            if context.token.registered:
+                raise
+            # Single flight: drop the shared token only if it is still the refused one.
+            drop_anonymous_token(context.token.value)
+            with session_scope() as session:
+                tenant = session.get(Tenant, context.tenant_id)
+                assert tenant is not None
+                context.token = resolve_token(session, tenant)
+            context.client = client_for(context.token.value)
+            return function(context)
+    except errors.NemoError as error:
+        if isinstance(error, errors.RateLimited):
+            rate_limiter().push_back(error.retry_after or get_settings().retry_base_delay_s)
+        log.info("job %s step %s: %s", context.job_id, context.step, error)
+        return outcome_for(error, attempt)
+    except Exception as error:  # a bug or an unexpected answer: never lose the job over it
+        log.exception("job %s step %s failed unexpectedly", context.job_id, context.step)
+        if context.step_attempts >= get_settings().max_step_attempts:
+            return Fail("internal_error", f"The {context.step} step kept failing: {error!r}.")
+        return Backoff(
+            get_settings().retry_base_delay_s, "internal_error", f"Unexpected error: {error!r}"
+        )
+
+
+def apply_outcome(job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_ms: int) -> bool:
+    after_commit: list[AfterCommit] = []
+    advanced = False
+    with session_scope() as session:
+        job = get_job_for_update(session, job_id)
+        if job is None or job.state != step.value:
+            return False  # canceled (or moved on) while the step ran: drop the outcome
+        job.lease_expires_at = None
+        advanced = _apply(session, job, step, outcome, latency_ms, after_commit)
+    for action in after_commit:
+        action()
+    return advanced
+
+
+def _apply(
+    session: Session,
+    job: Job,
+    step: JobState,
+    outcome: Outcome,
+    latency_ms: int,
+    after_commit: list[AfterCommit],
+) -> bool:
+    from worker import enqueue  # late: enqueue imports the tasks, which import this module
+
+    now = utcnow()
+    match outcome:
+        case Advance(checkpoint=checkpoint, message=message, to=to, fields=values):
+            job.checkpoint = {**job.checkpoint, **checkpoint}
+            for name, value in values.items():
+                setattr(job, name, value)
+            target = to or next_step(step)
+            add_event(session, job, "step_done", message, step=step.value, latency_ms=latency_ms)
+            transition(session, job, target)
+            if target in FINAL:
+                after_commit.extend(enqueue.job_finished(session, job))
+                return False
+            if to is not None:
+                after_commit.append(lambda: enqueue.pipeline_from(job.id, target))
+                return False
+            return True
+        case Wait(delay_s=delay, checkpoint=checkpoint, message=message):
+            job.checkpoint = {**job.checkpoint, **checkpoint}
+            job.step_attempts = max(0, job.step_attempts - 1)  # waiting is not a failed attempt
+            job.next_attempt_at = now + timedelta(seconds=delay)
+            if message:
+                add_event(session, job, "wait", message, step=step.value, latency_ms=latency_ms)
+            return False
+        case Restart(to=to, checkpoint=checkpoint, message=message, clear=clear):
+            kept = {k: v for k, v in job.checkpoint.items() if k not in clear}
+            job.checkpoint = {**kept, **checkpoint}
+            transition(session, job, to, message=message)
+            after_commit.append(lambda: enqueue.pipeline_from(job.id, to))
+            return False
+        case Backoff(delay_s=delay, code=code, message=message):
+            add_event(
+                session,
+                job,
+                "retry",
+                message,
+                step=step.value,
+                latency_ms=latency_ms,
+                http_status=outcome.http_status,
+                backend_code=outcome.backend_code,
+                data={"code": code, "delay_s": round(delay, 1)},
+            )
+            transition(session, job, JobState.RETRY_WAIT, message=f"retry in {delay:.0f} s")
+            job.resume_state = step.value
+            job.next_attempt_at = now + timedelta(seconds=delay)
+            return False
+        case WaitCredits(message=message, bind_url=bind_url):
+            transition(session, job, JobState.WAITING_CREDITS, message=message)
+            job.resume_state = step.value
+            job.bind_url = bind_url
+            job.error_message = message
+            tenant = session.get(Tenant, job.tenant_id)
+            if tenant is not None and tenant.paused_reason is None:
+                tenant.paused_reason = "out_of_credits"
+                tenant.paused_at = now
+            return False
+        case Fail(code=code, message=message):
+            add_event(
+                session,
+                job,
+                "error",
+                message,
+                step=step.value,
+                latency_ms=latency_ms,
+                http_status=outcome.http_status,
+                backend_code=outcome.backend_code,
+                data={"code": code},
+            )
+            transition(session, job, JobState.FAILED, message=message, error_code=code)
+            after_commit.extend(enqueue.job_finished(session, job))
+            return False
+    raise TypeError(f"unknown outcome {outcome!r}")

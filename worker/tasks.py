@@ -1,0 +1,78 @@
+"""The Celery tasks: thin entry points, each named, taking and returning a job id.
+
+A step task runs its step function through the runner; when the job moved on to the next step
+the chain goes on, otherwise (a wait, a failure, a duplicate message) the chain stops here and
+the job's `next_attempt_at` or a new chain carries it on.
+"""
+
+from celery.exceptions import Ignore
+
+from core.states import JobState
+from worker import admission, credits, recovery
+from worker.celery_app import app
+from worker.runner import StepFunction, run_step
+from worker.steps.download import download_step
+from worker.steps.prompt import prompt_step
+from worker.steps.render import export_step, render_poll_step
+from worker.steps.setup import session_step, token_step, upload_step
+
+
+def _step(job_id: str, state: JobState, function: StepFunction) -> str:
+    if not run_step(job_id, state, function):
+        raise Ignore()  # stop the chain; the job is carried on from Postgres
+    return job_id
+
+
+@app.task(name="worker.token")
+def token(job_id: str) -> str:
+    return _step(job_id, JobState.TOKEN, token_step)
+
+
+@app.task(name="worker.session")
+def session(job_id: str) -> str:
+    return _step(job_id, JobState.SESSION, session_step)
+
+
+@app.task(name="worker.upload")
+def upload(job_id: str) -> str:
+    return _step(job_id, JobState.UPLOAD, upload_step)
+
+
+@app.task(name="worker.prompt")
+def prompt(job_id: str) -> str:
+    return _step(job_id, JobState.PROMPT, prompt_step)
+
+
+@app.task(name="worker.export")
+def export(job_id: str) -> str:
+    return _step(job_id, JobState.EXPORT, export_step)
+
+
+@app.task(name="worker.render_poll")
+def render_poll(job_id: str) -> str:
+    return _step(job_id, JobState.RENDER, render_poll_step)
+
+
+@app.task(name="worker.download")
+def download(job_id: str) -> str:
+    return _step(job_id, JobState.DOWNLOAD, download_step)
+
+
+@app.task(name="worker.dispatch")
+def dispatch(**_: object) -> int:
+    return admission.dispatch()
+
+
+@app.task(name="worker.claim_due")
+def claim_due() -> int:
+    return recovery.claim_due()
+
+
+@app.task(name="worker.sweep")
+def sweep() -> int:
+    return recovery.sweep()
+
+
+@app.task(name="worker.check_credits")
+def check_credits() -> int:
+    return len(credits.check_paused_tenants())
