@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     render_timeout_s: float = 1800.0
     verify_timeout_s: float = 300.0
     verify_poll_interval_s: float = 10.0
-    heartbeat_stale_s: float = 1200.0
+    step_lease_s: float = 60.0
+    heartbeat_stale_s: float = 300.0
     sweep_interval_s: float = 30.0
     claim_interval_s: float = 2.0
     credits_check_interval_s: float = 60.0

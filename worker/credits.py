@@ -52,18 +52,18 @@ def estimated_cost(job_inputs: list[dict[str, object]]) -> int:
 
 
 def preflight_batches() -> None:
-    """Compare each new batch's estimated cost with the balance; warn on the batch if short."""
+    """Compare each new batch's estimated cost with the balance now; warn on the batch if short.
+
+    Runs on the dispatch pass before admission, which moves the batch on from `queued`.
+    """
     with session_scope() as session:
         batches = list(
-            session.scalars(
-                select(Batch).where(
-                    Batch.status == BatchStatus.QUEUED.value, Batch.estimated_credits.is_(None)
-                )
-            )
+            session.scalars(select(Batch).where(Batch.status == BatchStatus.QUEUED.value))
         )
         for batch in batches:
-            inputs = list(session.scalars(select(Job.input).where(Job.batch_id == batch.id)))
-            batch.estimated_credits = estimated_cost(inputs)
+            if batch.estimated_credits is None:
+                inputs = list(session.scalars(select(Job.input).where(Job.batch_id == batch.id)))
+                batch.estimated_credits = estimated_cost(inputs)
             tenant = session.get(Tenant, batch.tenant_id)
             assert tenant is not None
             available = fetch_balance(session, tenant).available

@@ -4,10 +4,12 @@ No database transaction is open while the backend is called: claim, commit, work
 """
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -42,7 +44,6 @@ class StepContext:
     token: ResolvedToken
     client: NemoClient
     lease_s: float
-    _last_heartbeat: float = field(default_factory=time.monotonic)
 
     def save(self, **values: Any) -> None:
         """Commit part of the checkpoint now, before a side effect that must not be repeated."""
@@ -50,31 +51,39 @@ class StepContext:
             merge_checkpoint(session, self.job_id, values)
         self.checkpoint.update(values)
 
-    def heartbeat(self, every_s: float = 10.0) -> None:
-        """Keep the lease while a long call runs (a stream, a download)."""
-        if time.monotonic() - self._last_heartbeat < every_s:
-            return
-        self._last_heartbeat = time.monotonic()
-        with session_scope() as session:
-            extend_lease(session, self.job_id, self.lease_s)
-
 
 StepFunction = Callable[[StepContext], Outcome]
 AfterCommit = Callable[[], None]
 
 
-def lease_for(step: JobState) -> float:
-    settings = get_settings()
-    if step == JobState.PROMPT:
-        return settings.nemo_stream_deadline_s + 120
-    return max(60.0, settings.nemo_request_timeout_s * 3)
+@contextmanager
+def holding_lease(job_id: uuid.UUID, lease_s: float) -> Iterator[None]:
+    """Renew the job's lease from a side thread while the step runs, so a killed worker's job is
+    free again within one lease, however long a healthy step (a 15-minute stream) takes."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease_s / 4):
+            try:
+                with session_scope() as session:
+                    extend_lease(session, job_id, lease_s)
+            except Exception:
+                log.warning("could not renew the lease of job %s", job_id, exc_info=True)
+
+    thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) -> bool:
     """Run `step` for the job if it is the job's current step; True if the job moved on to the
     next step in pipeline order (so the chain may go on), False otherwise."""
     job_uuid = uuid.UUID(str(job_id))
-    lease_s = lease_for(step)
+    lease_s = get_settings().step_lease_s
     with session_scope() as session:
         job = claim_step(session, job_uuid, step, lease_s)
         if job is None:
@@ -107,7 +116,8 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
             options=options,
             checkpoint=checkpoint,
         )
-        outcome = _execute(function, context)
+        with holding_lease(job_uuid, lease_s):
+            outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)
     return apply_outcome(job_uuid, step, outcome, latency_ms)
 
@@ -150,6 +160,7 @@ def apply_outcome(job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_m
         if job is None or job.state != step.value:
             return False  # canceled (or moved on) while the step ran: drop the outcome
         job.lease_expires_at = None
+        job.next_attempt_at = None  # a wait, if any, is set again by the outcome
         advanced = _apply(session, job, step, outcome, latency_ms, after_commit)
     for action in after_commit:
         action()

@@ -4,12 +4,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.models import Batch, Job, Tenant
+from core.repo.batches import finish_if_done
 from core.repo.jobs import transition, utcnow
-from core.states import ACTIVE, FINAL, RUNNING, BatchStatus, JobState
+from core.states import ACTIVE, FINAL, RUNNING, JobState
 
 
 def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Job | None:
@@ -118,46 +119,10 @@ def queued_for_admission(session: Session, tenant_id: uuid.UUID, limit: int) -> 
     return list(session.scalars(statement))
 
 
-def batch_state_counts(session: Session, batch_id: uuid.UUID) -> dict[str, int]:
-    rows = session.execute(
-        select(Job.state, func.count()).where(Job.batch_id == batch_id).group_by(Job.state)
-    )
-    return {state: int(count) for state, count in rows}
-
-
 def refresh_batch_status(session: Session, batch_id: uuid.UUID) -> Batch | None:
-    """Derive the batch's status from its jobs; returns the batch when it just finished."""
+    """Give the batch its final status if its last job just finished; returns it if so."""
     batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
-    if batch is None:
+    if batch is None or batch.finished_at is not None:
         return None
-    counts = batch_state_counts(session, batch_id)
-    unfinished = sum(n for state, n in counts.items() if JobState(state) not in FINAL)
-    if unfinished:
-        if batch.status in (
-            BatchStatus.QUEUED.value,
-            BatchStatus.SUCCEEDED.value,
-            BatchStatus.COMPLETED_WITH_FAILURES.value,
-            BatchStatus.FAILED.value,
-        ):
-            batch.status = BatchStatus.RUNNING.value
-            batch.finished_at = None
-        return None
-    if batch.finished_at is not None:
-        return None
-    succeeded = counts.get(JobState.SUCCEEDED.value, 0)
-    if batch.status != BatchStatus.CANCELED.value:
-        if succeeded == batch.item_count:
-            batch.status = BatchStatus.SUCCEEDED.value
-        elif succeeded == 0 and counts.get(JobState.CANCELED.value, 0) == 0:
-            batch.status = BatchStatus.FAILED.value
-        else:
-            batch.status = BatchStatus.COMPLETED_WITH_FAILURES.value
-    batch.finished_at = utcnow()
-    return batch
-
-
-def waiting_credit_jobs(session: Session, tenant_id: uuid.UUID) -> list[Job]:
-    statement = select(Job).where(
-        and_(Job.tenant_id == tenant_id, Job.state == JobState.WAITING_CREDITS.value)
-    )
-    return list(session.scalars(statement.with_for_update(skip_locked=True)))
+    finish_if_done(session, batch)
+    return batch if batch.finished_at is not None else None

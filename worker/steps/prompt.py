@@ -84,7 +84,6 @@ def prompt_step(context: StepContext) -> Outcome:
                 session_id,
                 text,
                 deadline_s=settings.nemo_stream_deadline_s,
-                on_event=lambda _event: context.heartbeat(),
             )
         except NOT_PROCESSED:
             # Refused before the agent saw it (rate limit, credits, lost session): not a send.

@@ -5,8 +5,8 @@ asks the backend for that id, and posts again (with a new id) only if the backen
 """
 
 import time
-from contextlib import suppress
 import uuid
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from core.settings import get_settings

@@ -79,5 +79,4 @@ def upload_step(context: StepContext) -> Outcome:
             "cdn_url": media[0].cdn_url if media else None,
         }
         context.save(uploads=uploads)
-        context.heartbeat()
     return Advance(message=f"{len(uploads)} media uploaded")
