@@ -80,8 +80,9 @@ def test_redis_flushed_mid_batch_the_sweeper_finishes_every_job(
         images = [user.upload_image("teal")]
         batch = user.post("/v1/batches", json={"name": "flush", "items": _items(images, 10)})
         wait_for(
-            lambda: sum(job.state not in ("queued", "admitted") for job in batch_jobs(batch["id"]))
-            >= 5,
+            lambda: (
+                sum(job.state not in ("queued", "admitted") for job in batch_jobs(batch["id"])) >= 5
+            ),
             90,
             "jobs to be mid-pipeline",
         )
