@@ -118,6 +118,8 @@ class Schedule(TimestampMixin, Base):
     last_run_at: Mapped[datetime | None] = mapped_column(default=None)
     last_batch_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_outcome: Mapped[str | None] = mapped_column(Text, default=None)
+    """What the last run did, in words: the batch it made, or why it made none."""
 
 
 class Batch(TimestampMixin, Base):
@@ -126,6 +128,7 @@ class Batch(TimestampMixin, Base):
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_batches_tenant_idempotency"),
         Index("ix_batches_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_batches_status", "status"),
+        Index("ix_batches_schedule", "schedule_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=_uuid)
@@ -169,6 +172,8 @@ class Job(TimestampMixin, Base):
     """The product: title, description, images, clips, music, prompt, messages."""
     options: Mapped[Json] = mapped_column(default=dict)
     input_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    product_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    """A scheduled product's sha256 over its text, options and media bytes (not URLs)."""
     state: Mapped[str] = mapped_column(String(32), default=JobState.QUEUED.value)
     resume_state: Mapped[str | None] = mapped_column(String(32), default=None)
     """The running state a waiting job returns to."""

@@ -50,11 +50,22 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024 * 1024
     allow_private_urls: bool = False
 
+    # Schedules: how often beat looks for due ones, and fetching their feeds and media.
+    schedule_check_interval_s: float = 15.0
+    feed_timeout_s: float = 60.0
+    feed_fetch_concurrency: int = 8
+
     # Webhooks and Flower.
     webhook_timeout_s: float = 10.0
     webhook_max_age_s: float = 24 * 3600
+    webhook_retry_base_s: float = 30.0
+    webhook_retry_max_delay_s: float = 4 * 3600
     flower_user: str = "admin"
     flower_password: str = Field(default="change-me", repr=False)
+
+    # The command-line client (`nemo-batch submit|status|download`).
+    nemo_batch_api_url: str = "http://127.0.0.1:8000"
+    nemo_batch_api_key: str | None = Field(default=None, repr=False)
 
     log_level: str = "INFO"
 

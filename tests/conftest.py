@@ -4,7 +4,12 @@ The database is created before any project module reads its settings and dropped
 so no test depends on leftover state.
 """
 
+import atexit
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +23,36 @@ TEST_DB = f"nemo_test_{uuid.uuid4().hex[:10]}"
 TEST_DATABASE_URL = (
     ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{TEST_DB}"
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _private_redis() -> str:
+    """A Redis server of this test session's own, so that test sessions running side by side
+    never flush or consume each other's queues; the machine's Redis (db 15) if none can start."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return "redis://127.0.0.1:6379/15"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    atexit.register(process.kill)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis.from_url(url, socket_timeout=1).ping():
+                return url
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    return "redis://127.0.0.1:6379/15"
+
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or _private_redis()
 
 # Settings are read from the environment: point every project module at the test services.
 os.environ["DATABASE_URL"] = TEST_DATABASE_URL

@@ -7,9 +7,10 @@ be delivered twice, and the visibility timeout stays above the longest task plus
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from core.db import dispose_after_fork
+from core.logging import configure_logging
 from core.settings import get_settings
 
 QUEUES = ("pipeline", "stream", "poll", "webhooks")
@@ -37,6 +38,15 @@ def _beat_schedule() -> dict[str, dict[str, Any]]:
         "check-credits": {
             "task": "worker.check_credits",
             "schedule": settings.credits_check_interval_s,
+        },
+        "claim-webhooks": {
+            "task": "worker.claim_webhooks",
+            "schedule": max(settings.claim_interval_s, 1.0),
+        },
+        "fire-schedules": {
+            "task": "worker.fire_schedules",
+            "schedule": settings.schedule_check_interval_s,
+            "options": {"expires": settings.schedule_check_interval_s},
         },
     }
 
@@ -77,3 +87,9 @@ def _after_fork(**_: Any) -> None:
     from worker.backend import reset_clients
 
     reset_clients()
+
+
+@setup_logging.connect
+def _json_logs(loglevel: int | str | None = None, **_: Any) -> None:
+    """Replace Celery's root logger setup: worker and beat logs are JSON lines too."""
+    configure_logging(get_settings(), level=loglevel or None)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from core.db import session_scope
 from core.models import Batch, CreditBalance, Job, Tenant
 from core.repo.jobs import utcnow
+from core.repo.pipeline import reopen_unpaused_batches
 from core.settings import get_settings
 from core.states import BatchStatus, JobState
 from worker.backend import client_for
@@ -90,6 +91,7 @@ def wake_credit_waiters() -> None:
             )
             .values(next_attempt_at=utcnow())
         )
+        reopen_unpaused_batches(session)
 
 
 def check_paused_tenants() -> list[uuid.UUID]:

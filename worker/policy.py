@@ -41,12 +41,17 @@ def _rate_limited(error: errors.NemoError, attempt: Attempt) -> Outcome:
     )
 
 
+def _described(error: errors.NemoError) -> str:
+    """What happened, without the client's advice to the caller (the policy gives the user's)."""
+    return str(error).partition(". What to do: ")[0].rstrip(". ")
+
+
 def _transient(code: str, what: str) -> Callable[[errors.NemoError, Attempt], Outcome]:
     def outcome(error: errors.NemoError, attempt: Attempt) -> Outcome:
         if attempt.step_attempts >= get_settings().max_step_attempts:
             return Fail(
                 code,
-                f"{what} after {attempt.step_attempts} attempts ({error}). "
+                f"{what} after {attempt.step_attempts} attempts ({_described(error)}). "
                 "Check that the backend is reachable, then retry the job.",
                 http_status=error.http_status,
                 backend_code=error.code,
@@ -54,7 +59,7 @@ def _transient(code: str, what: str) -> Callable[[errors.NemoError, Attempt], Ou
         return Backoff(
             backoff_delay(attempt.step_attempts),
             code,
-            f"{what} ({error}); the step will be retried.",
+            f"{what} ({_described(error)}); the step will be retried.",
             http_status=error.http_status,
             backend_code=error.code,
         )
@@ -66,7 +71,7 @@ def _fail(code: str, advice: str) -> Callable[[errors.NemoError, Attempt], Outco
     def outcome(error: errors.NemoError, attempt: Attempt) -> Outcome:
         return Fail(
             code,
-            f"{error} {advice}".strip(),
+            f"{_described(error)}. {advice}".strip(),
             http_status=error.http_status,
             backend_code=error.code,
         )

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.db import session_scope
+from core.logging import log_fields
 from core.models import Job, Tenant
 from core.repo.jobs import add_event, get_job_for_update, transition, utcnow
-from core.repo.pipeline import claim_step, extend_lease, merge_checkpoint
+from core.repo.pipeline import claim_step, extend_lease, merge_checkpoint, pause_tenant
 from core.settings import get_settings
 from core.states import FINAL, JobState, next_step
 from worker.backend import client_for, rate_limiter
@@ -44,6 +45,7 @@ class StepContext:
     token: ResolvedToken
     client: NemoClient
     lease_s: float
+    batch_id: uuid.UUID | None = None
 
     def save(self, **values: Any) -> None:
         """Commit part of the checkpoint now, before a side effect that must not be repeated."""
@@ -68,7 +70,12 @@ def holding_lease(job_id: uuid.UUID, lease_s: float) -> Iterator[None]:
                 with session_scope() as session:
                     extend_lease(session, job_id, lease_s)
             except Exception:
-                log.warning("could not renew the lease of job %s", job_id, exc_info=True)
+                log.warning(
+                    "could not renew the lease of job %s",
+                    job_id,
+                    exc_info=True,
+                    extra=log_fields(job_id=job_id),
+                )
 
     thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
     thread.start()
@@ -99,7 +106,7 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
         else:
             early = None
         job_input, options, checkpoint = dict(job.input), dict(job.options), dict(job.checkpoint)
-        tenant_id = job.tenant_id
+        tenant_id, batch_id = job.tenant_id, job.batch_id
     started = time.monotonic()
     if early is not None or token is None:
         outcome = early or Fail("token_unavailable", "No backend token could be acquired.")
@@ -112,6 +119,7 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
             client=client_for(token.value),
             lease_s=lease_s,
             tenant_id=tenant_id,
+            batch_id=batch_id,
             input=job_input,
             options=options,
             checkpoint=checkpoint,
@@ -120,6 +128,10 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
             outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)
     return apply_outcome(job_uuid, step, outcome, latency_ms)
+
+
+def _ids(context: StepContext) -> dict[str, str]:
+    return log_fields(job_id=context.job_id, batch_id=context.batch_id, step=context.step.value)
 
 
 def _execute(function: StepFunction, context: StepContext) -> Outcome:
@@ -141,10 +153,12 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
     except errors.NemoError as error:
         if isinstance(error, errors.RateLimited):
             rate_limiter().push_back(error.retry_after or get_settings().retry_base_delay_s)
-        log.info("job %s step %s: %s", context.job_id, context.step, error)
+        log.info("job %s step %s: %s", context.job_id, context.step, error, extra=_ids(context))
         return outcome_for(error, attempt)
     except Exception as error:  # a bug or an unexpected answer: never lose the job over it
-        log.exception("job %s step %s failed unexpectedly", context.job_id, context.step)
+        log.exception(
+            "job %s step %s failed unexpectedly", context.job_id, context.step, extra=_ids(context)
+        )
         if context.step_attempts >= get_settings().max_step_attempts:
             return Fail("internal_error", f"The {context.step} step kept failing: {error!r}.")
         return Backoff(
@@ -162,6 +176,8 @@ def apply_outcome(job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_m
         job.lease_expires_at = None
         job.next_attempt_at = None  # a wait, if any, is set again by the outcome
         advanced = _apply(session, job, step, outcome, latency_ms, after_commit)
+        ids = log_fields(job_id=job.id, batch_id=job.batch_id, step=step.value, state=job.state)
+    log.info("job %s: %s -> %s", job_id, step.value, type(outcome).__name__.lower(), extra=ids)
     for action in after_commit:
         action()
     return advanced
@@ -228,9 +244,8 @@ def _apply(
             job.bind_url = bind_url
             job.error_message = message
             tenant = session.get(Tenant, job.tenant_id)
-            if tenant is not None and tenant.paused_reason is None:
-                tenant.paused_reason = "out_of_credits"
-                tenant.paused_at = now
+            if tenant is not None:
+                pause_tenant(session, tenant, "out_of_credits")
             return False
         case Fail(code=code, message=message):
             add_event(

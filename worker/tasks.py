@@ -8,7 +8,7 @@ the job's `next_attempt_at` or a new chain carries it on.
 from celery.exceptions import Ignore
 
 from core.states import JobState
-from worker import admission, credits, recovery
+from worker import admission, credits, recovery, schedules, webhooks
 from worker.celery_app import app
 from worker.runner import StepFunction, run_step
 from worker.steps.download import download_step
@@ -76,3 +76,18 @@ def sweep() -> int:
 @app.task(name="worker.check_credits")
 def check_credits() -> int:
     return len(credits.check_paused_tenants())
+
+
+@app.task(name="worker.deliver_webhook")
+def deliver_webhook(delivery_id: str, attempts_before: int = 0) -> bool:
+    return webhooks.deliver(delivery_id, attempts_before)
+
+
+@app.task(name="worker.claim_webhooks")
+def claim_webhooks() -> int:
+    return webhooks.claim_due()
+
+
+@app.task(name="worker.fire_schedules")
+def fire_schedules(**_: object) -> int:
+    return schedules.fire_due()

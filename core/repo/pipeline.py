@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from core.models import Batch, Job, Tenant
 from core.repo.batches import finish_if_done
 from core.repo.jobs import transition, utcnow
-from core.states import ACTIVE, FINAL, RUNNING, JobState
+from core.states import ACTIVE, FINAL, RUNNING, BatchStatus, JobState
 
 
 def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Job | None:
@@ -126,3 +126,28 @@ def refresh_batch_status(session: Session, batch_id: uuid.UUID) -> Batch | None:
         return None
     finish_if_done(session, batch)
     return batch if batch.finished_at is not None else None
+
+
+def pause_tenant(session: Session, tenant: Tenant, reason: str) -> None:
+    """Out of credits: stop admitting the tenant's jobs and show its open batches as paused."""
+    if tenant.paused_reason is None:
+        tenant.paused_reason = reason
+        tenant.paused_at = utcnow()
+    session.execute(
+        update(Batch)
+        .where(
+            Batch.tenant_id == tenant.id,
+            Batch.status.in_([BatchStatus.QUEUED.value, BatchStatus.RUNNING.value]),
+        )
+        .values(status=BatchStatus.PAUSED.value)
+    )
+
+
+def reopen_unpaused_batches(session: Session) -> None:
+    """Batches shown as paused whose tenant is no longer paused are running again."""
+    paused_tenants = select(Tenant.id).where(Tenant.paused_reason.is_not(None))
+    session.execute(
+        update(Batch)
+        .where(Batch.status == BatchStatus.PAUSED.value, Batch.tenant_id.not_in(paused_tenants))
+        .values(status=BatchStatus.RUNNING.value)
+    )

@@ -20,6 +20,10 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def tenant_by_name(session: Session, name: str) -> Tenant | None:
+    return session.scalars(select(Tenant).where(Tenant.name == name)).first()
+
+
 def get_or_create_tenant(session: Session, name: str) -> Tenant:
     tenant = session.scalars(select(Tenant).where(Tenant.name == name)).first()
     if tenant is None:

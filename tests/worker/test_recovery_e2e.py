@@ -120,6 +120,7 @@ def test_jobs_wait_for_credits_and_finish_once_credits_are_added(
             assert tenant is not None and tenant.paused_reason == "out_of_credits"
             stored = session.scalars(select(Batch).where(Batch.id == batch["id"])).one()
             assert stored.warning and "credits" in stored.warning
+            assert stored.status == "paused"
 
         stack.emulator.control("credits", {"token": REGISTERED_TOKEN, "amount": 100_000})
 

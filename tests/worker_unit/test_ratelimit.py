@@ -6,7 +6,6 @@ slow side (a loaded 2-core machine) and strict on the fast side, where a token b
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -16,10 +15,9 @@ import httpx
 import pytest
 import redis
 
+from tests.conftest import TEST_REDIS_URL as REDIS_URL
 from worker.nemo import NemoClient, RateLimited
 from worker.ratelimit import RateLimiter, RateLimitTimeout
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture()

@@ -1,7 +1,8 @@
 """Turn a validated batch request into a `Batch` and its job rows, ready for one bulk insert.
 
 Each job's `input` is fully resolved (asset references, options, rendered messages), so a
-worker needs nothing but the row; `input_hash` lets schedules skip unchanged products.
+worker needs nothing but the row. The API's batches and the worker's scheduled runs share it;
+problems are raised as `InputError`.
 """
 
 import hashlib
@@ -9,13 +10,13 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError, loc_path, validation_error
-from api.schemas.batches import BATCH_ADAPTER, BatchIn, ItemIn
+from core.batch_input import BATCH_ADAPTER, BatchIn, ItemIn
+from core.errors import InputError, invalid, loc_path
 from core.models import Asset, Batch, Tenant
 from core.prompts import render
 from core.repo.assets import assets_by_ids
@@ -23,6 +24,7 @@ from core.repo.reads import credit_account, credit_balance
 from core.settings import Settings
 
 Locate = Callable[[Sequence[str | int]], str]
+Model = TypeVar("Model")
 MEDIA_FIELDS = (("images", "image"), ("clips", "video"), ("music", "audio"))
 
 
@@ -41,16 +43,23 @@ def _context(settings: Settings) -> dict[str, Any]:
 
 def parse_json(body: bytes, settings: Settings) -> BatchIn:
     """Validate a JSON batch body in one pass (pydantic-core parses and checks together)."""
+    return validate_json(BATCH_ADAPTER, body, settings)
+
+
+def validate_json(adapter: TypeAdapter[Model], body: bytes, settings: Settings) -> Model:
+    """Parse and validate a JSON body: 400 when it is not JSON, 422 naming every bad field."""
     try:
-        return BATCH_ADAPTER.validate_json(body, context=_context(settings))
+        return adapter.validate_json(body, context=_context(settings))
     except ValidationError as error:
         errors = error.errors(include_url=False, include_input=False)
         if errors and errors[0]["type"] == "json_invalid":
             reason = errors[0].get("ctx", {}).get("error", "")
-            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {reason}") from None
+            raise InputError(
+                f"the body is not valid JSON: {reason}", code="malformed_json", status=400
+            ) from None
         if len(errors) == 1 and not errors[0]["loc"]:
-            raise ApiError(422, "validation_error", "the body must be a JSON object") from None
-        raise validation_error(_details(errors, loc_path)) from None
+            raise InputError("the body must be a JSON object") from None
+        raise invalid(_details(errors, loc_path)) from None
 
 
 def validate_body(body: dict[str, Any], locate: Locate, settings: Settings) -> BatchIn:
@@ -58,7 +67,7 @@ def validate_body(body: dict[str, Any], locate: Locate, settings: Settings) -> B
         return BATCH_ADAPTER.validate_python(body, context=_context(settings))
     except ValidationError as error:
         errors = error.errors(include_url=False, include_input=False)
-        raise validation_error(_details(errors, locate)) from None
+        raise invalid(_details(errors, locate)) from None
 
 
 def request_hash(kind: str, body: bytes, query: Sequence[tuple[str, str]] = ()) -> str:
@@ -139,7 +148,7 @@ def build_batch(
 
     if len(spec.items) > settings.max_batch_items:
         problem(("items",), f"a batch holds at most {settings.max_batch_items} items")
-        raise validation_error(problems)
+        raise invalid(problems)
     refs = _Refs(session, tenant, spec)
     batch_id = uuid.uuid4()
     base = spec.options.model_dump()
@@ -189,7 +198,7 @@ def build_batch(
             }
         )
     if problems:
-        raise validation_error(problems)
+        raise invalid(problems)
     batch = Batch(
         id=batch_id,
         tenant_id=tenant.id,

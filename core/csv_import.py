@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from api.errors import ApiError, validation_error
+from core.errors import InputError, invalid
 
 COLUMNS = ("ref", "title", "description", "images", "prompt")
 OPTIONAL_COLUMNS = ("clips", "music", "aspect_ratio", "duration_s", "language")
@@ -50,11 +50,11 @@ class CsvBatch:
         return f"query.{field}"
 
 
-def _error(line: int | None, message: str, column: str | None = None) -> ApiError:
+def _error(line: int | None, message: str, column: str | None = None) -> InputError:
     loc = f"line {line}" if line else "csv"
     if column:
         loc += f", column {column}"
-    return validation_error([{"loc": loc, "message": message}], code="invalid_csv")
+    return invalid([{"loc": loc, "message": message}], code="invalid_csv")
 
 
 def _decode(body: bytes) -> str:

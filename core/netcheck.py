@@ -1,0 +1,78 @@
+"""Is a URL's host somewhere we may send requests to? Private, loopback, link-local and
+reserved addresses are refused unless `allow_private_urls` is set (server-side request forgery).
+
+Two checks: `literal_private_host` at intake (no DNS: a name may resolve later, or differently),
+and `resolve_public` just before a request, whose answer the caller connects to, so a name that
+resolves to a private address (or is re-pointed there) is caught where it matters.
+"""
+
+import ipaddress
+import socket
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+
+class PrivateAddress(ValueError):
+    """The host is, or resolves to, an address we must not send requests to."""
+
+
+class Unresolvable(ValueError):
+    """The host name does not resolve."""
+
+
+def is_public(address: IPAddress) -> bool:
+    """True for a globally routable unicast address (an IPv4-mapped IPv6 is judged as IPv4)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def parse_literal(host: str) -> IPAddress | None:
+    """The address written in `host` (including shorthand like `2130706433` or `127.1`), or None
+    for a name."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if host and all(part.isalnum() for part in host.split(".")) and host[0].isdigit():
+        try:  # the forms getaddrinfo accepts for IPv4: 127.1, 0x7f.0.0.1, 2130706433
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def literal_private_host(host: str) -> bool:
+    """True when the host is a local name or a literal non-public address."""
+    name = host.lower().rstrip(".")
+    if name in LOCAL_NAMES or name.endswith(".localhost"):
+        return True
+    address = parse_literal(name)
+    return address is not None and not is_public(address)
+
+
+def resolve_public(host: str, port: int, *, allow_private: bool = False) -> list[IPAddress]:
+    """Every address `host` resolves to; raises `PrivateAddress` if any is not public (unless
+    allowed) and `Unresolvable` when there is none."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise Unresolvable(f"the host {host} does not resolve ({error})") from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise Unresolvable(f"the host {host} has no address")
+    if not allow_private:
+        refused = [str(a) for a in addresses if not is_public(a)]
+        if refused:
+            raise PrivateAddress(
+                f"the host {host} resolves to a private or reserved address "
+                f"({', '.join(refused)}); set ALLOW_PRIVATE_URLS=true to allow it"
+            )
+    return addresses

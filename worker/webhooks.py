@@ -1,0 +1,204 @@
+"""Webhook delivery: sign, send, retry with exponential backoff for up to a day, record each try.
+
+Deliveries are outbox rows written with the job's final state (`worker.notify`). After commit a
+`worker.deliver_webhook` message sends one; due retries (and rows whose first message was lost)
+are claimed from Postgres by `worker.claim_webhooks` on beat, so losing Redis loses no delivery.
+
+Receivers verify `X-Nemo-Batch-Signature: t=<unix>,v1=<hex>`, the HMAC-SHA256 of `"<t>.<body>"`
+with the tenant's webhook secret (`nemo-batch tenant show NAME`); see `verify_signature`.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from core.db import session_scope
+from core.logging import log_fields
+from core.models import Tenant
+from core.netcheck import PrivateAddress, Unresolvable, resolve_public
+from core.repo import deliveries as repo
+from core.repo.jobs import utcnow
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("worker.webhooks")
+
+SIGNATURE_HEADER = "X-Nemo-Batch-Signature"
+DELIVER_TASK = "worker.deliver_webhook"
+CLAIM_BATCH = 200
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The signature header's value for `body` sent at `timestamp` (unix seconds)."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify_signature(
+    secret: str, header: str, body: bytes, *, tolerance_s: float = 300, now: float | None = None
+) -> bool:
+    """What a receiver does: recompute the HMAC of `t.body`, compare in constant time, and
+    refuse timestamps older than `tolerance_s` (replays)."""
+    fields: dict[str, list[str]] = {}
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        fields.setdefault(name, []).append(value)
+    try:
+        timestamp = int(fields["t"][0])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, body, timestamp).rpartition("v1=")[2]
+    return any(hmac.compare_digest(expected, given) for given in fields.get("v1", []))
+
+
+def encode_body(payload: dict[str, Any]) -> bytes:
+    """The exact bytes sent and signed."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def retry_delay(attempts: int, base_s: float, cap_s: float) -> float:
+    """Wait after the `attempts`-th failed try: base, 2 base, 4 base, ... capped."""
+    return float(min(base_s * 2 ** max(0, attempts - 1), cap_s))
+
+
+def retry_schedule(base_s: float, cap_s: float, max_age_s: float) -> list[float]:
+    """Seconds after the first try at which each retry happens, all within `max_age_s`."""
+    offsets: list[float] = []
+    elapsed = 0.0
+    while True:
+        elapsed += retry_delay(len(offsets) + 1, base_s, cap_s)
+        if elapsed > max_age_s:
+            return offsets
+        offsets.append(elapsed)
+
+
+def next_retry_at(
+    created_at: datetime, attempts: int, now: datetime, settings: Settings
+) -> datetime | None:
+    """When to try again after `attempts` failed tries, or None once the day is over."""
+    delay = retry_delay(attempts, settings.webhook_retry_base_s, settings.webhook_retry_max_delay_s)
+    delay *= random.uniform(1.0, 1.1)  # receivers coming back are not hit all at once
+    retry_at = now + timedelta(seconds=delay)
+    if retry_at - created_at > timedelta(seconds=settings.webhook_max_age_s):
+        return None
+    return retry_at
+
+
+def attempt_lease_s(settings: Settings) -> float:
+    """How long one try may hold a delivery before the claimer may start another."""
+    return 2 * settings.webhook_timeout_s + 30
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status_code: int | None
+    error: str | None
+    final: bool = False
+    """No retry can help (the receiver's address is refused)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def send(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> SendResult:
+    """POST `body` to `url`, connecting only to an address checked after DNS resolution."""
+    target = httpx.URL(url)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        addresses = resolve_public(target.host, port, allow_private=settings.allow_private_urls)
+    except PrivateAddress as error:
+        return SendResult(None, f"refused: {error}", final=True)
+    except Unresolvable as error:
+        return SendResult(None, str(error))
+    # Connect to the address just checked (no second lookup that could answer differently).
+    pinned = target.copy_with(host=str(addresses[0]))
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    request_headers = {**headers, "Host": target.netloc.decode("ascii")}
+    try:
+        with httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False) as client:
+            response = client.post(
+                pinned, content=body, headers=request_headers, extensions=extensions
+            )
+    except httpx.TimeoutException:
+        return SendResult(None, f"no answer within {settings.webhook_timeout_s:g} s")
+    except httpx.HTTPError as error:
+        return SendResult(None, f"could not reach the receiver: {error!r}")
+    if 200 <= response.status_code < 300:
+        return SendResult(response.status_code, None)
+    excerpt = response.text[:200].strip()
+    return SendResult(
+        response.status_code,
+        f"the receiver answered HTTP {response.status_code}" + (f": {excerpt}" if excerpt else ""),
+    )
+
+
+def deliver(delivery_id: str | uuid.UUID, attempts_before: int) -> bool:
+    """Make try number `attempts_before + 1` of a delivery; True when it was delivered."""
+    settings = get_settings()
+    key = uuid.UUID(str(delivery_id))
+    with session_scope() as session:
+        delivery = repo.begin_attempt(session, key, attempts_before, attempt_lease_s(settings))
+        if delivery is None:
+            return False  # delivered, given up, or this try is someone else's
+        tenant = session.get(Tenant, delivery.tenant_id)
+        secret = tenant.webhook_secret if tenant is not None else ""
+        url, payload, event = delivery.url, dict(delivery.payload), delivery.event
+        attempts, created_at = delivery.attempts, delivery.created_at
+        ids = log_fields(delivery_id=key, batch_id=delivery.batch_id, job_id=delivery.job_id)
+    body = encode_body(payload)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "nemo-batch-webhooks/1",
+        "X-Nemo-Batch-Event": event,
+        "X-Nemo-Batch-Delivery": str(key),
+        SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+    }
+    result = send(url, body, headers, settings)
+    with session_scope() as session:
+        if result.ok:
+            assert result.status_code is not None
+            repo.record_success(session, key, result.status_code)
+            log.info("webhook %s delivered (try %d)", event, attempts, extra=ids)
+            return True
+        retry_at = None if result.final else next_retry_at(created_at, attempts, utcnow(), settings)
+        repo.record_failure(
+            session, key, status_code=result.status_code, error=str(result.error), retry_at=retry_at
+        )
+    if retry_at is None:
+        log.warning(
+            "webhook %s gave up after %d tries: %s", event, attempts, result.error, extra=ids
+        )
+    else:
+        log.info("webhook %s try %d failed: %s", event, attempts, result.error, extra=ids)
+    return False
+
+
+def send_delivery(delivery_id: uuid.UUID, attempts_before: int) -> None:
+    """Publish the message for one try; if it is lost, the claimer sends the row again."""
+    from worker.celery_app import app
+
+    try:
+        app.send_task(DELIVER_TASK, args=(str(delivery_id), attempts_before), queue="webhooks")
+    except Exception:  # the row is the truth; beat claims it once its grace is over
+        log.warning("could not send %s for %s", DELIVER_TASK, delivery_id, exc_info=True)
+
+
+def claim_due() -> int:
+    """Send every delivery whose retry (or lost first try) is due; SKIP LOCKED claim."""
+    settings = get_settings()
+    with session_scope() as session:
+        due = repo.claim_due(session, CLAIM_BATCH, attempt_lease_s(settings))
+    for delivery_id, attempts in due:
+        send_delivery(delivery_id, attempts)
+    return len(due)
