@@ -95,39 +95,41 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
         job = claim_step(session, job_uuid, step, lease_s)
         if job is None:
             return False
-        tenant = session.get(Tenant, job.tenant_id)
-        assert tenant is not None
         attempts = job.step_attempts
-        try:
-            token = resolve_token(session, tenant)
-        except errors.NemoError as error:
-            token = None
-            early: Outcome | None = outcome_for(error, Attempt(step, attempts))
-        else:
-            early = None
         job_input, options, checkpoint = dict(job.input), dict(job.options), dict(job.checkpoint)
         tenant_id, batch_id = job.tenant_id, job.batch_id
     started = time.monotonic()
-    if early is not None or token is None:
-        outcome = early or Fail("token_unavailable", "No backend token could be acquired.")
-    else:
-        context = StepContext(
-            job_id=job_uuid,
-            step=step,
-            step_attempts=attempts,
-            token=token,
-            client=client_for(token.value),
-            lease_s=lease_s,
-            tenant_id=tenant_id,
-            batch_id=batch_id,
-            input=job_input,
-            options=options,
-            checkpoint=checkpoint,
-        )
-        with holding_lease(job_uuid, lease_s):
+    outcome: Outcome
+    with holding_lease(job_uuid, lease_s):
+        try:
+            token = _token_for(tenant_id)
+        except errors.NemoError as error:
+            outcome = outcome_for(error, Attempt(step, attempts))
+        else:
+            context = StepContext(
+                job_id=job_uuid,
+                step=step,
+                step_attempts=attempts,
+                token=token,
+                client=client_for(token.value),
+                lease_s=lease_s,
+                tenant_id=tenant_id,
+                batch_id=batch_id,
+                input=job_input,
+                options=options,
+                checkpoint=checkpoint,
+            )
             outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)
     return apply_outcome(job_uuid, step, outcome, latency_ms)
+
+
+def _token_for(tenant_id: uuid.UUID) -> ResolvedToken:
+    """The job's backend token, read (or acquired) outside the claim's transaction."""
+    with session_scope() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        return resolve_token(session, tenant)
 
 
 def _ids(context: StepContext) -> dict[str, str]:
@@ -144,10 +146,7 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
                 raise
             # Single flight: drop the shared token only if it is still the refused one.
             drop_anonymous_token(context.token.value)
-            with session_scope() as session:
-                tenant = session.get(Tenant, context.tenant_id)
-                assert tenant is not None
-                context.token = resolve_token(session, tenant)
+            context.token = _token_for(context.tenant_id)
             context.client = client_for(context.token.value)
             return function(context)
     except errors.NemoError as error:
