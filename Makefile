@@ -33,3 +33,9 @@ migrate: install ## Upgrade the database to the newest schema.
 
 demo: install ## Run the whole stack against the emulator on examples/products.csv.
 	$(VENV)/bin/nemo-batch demo
+
+bench: install ## Print every benchmark figure beside its target (BENCH_ARGS=--quick for smaller sizes).
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+chaos: install ## Inject faults into running batches and print lost and duplicate renders.
+	$(PY) -m bench.chaos $(CHAOS_ARGS)

@@ -13,9 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-log = logging.getLogger(__name__)
+from core.errors import InputError, invalid, loc_path
 
-MAX_DETAILS = 100
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -51,17 +51,6 @@ def error_body(code: str, message: str, details: Sequence[Any] | None = None) ->
     return {"error": {"code": code, "message": message, "details": list(details or [])}}
 
 
-def loc_path(parts: Iterable[str | int]) -> str:
-    """('items', 3, 'images', 0) -> 'items[3].images[0]'."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
 def _sentence(message: str) -> str:
     return message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
 
@@ -70,12 +59,8 @@ def validation_error(
     details: Sequence[dict[str, Any]], code: str = "validation_error", status: int = 422
 ) -> ApiError:
     """A 422 whose message names the first problem and counts the rest."""
-    shown = list(details[:MAX_DETAILS])
-    first = shown[0]
-    message = f"{first['loc']}: {first['message']}" if first.get("loc") else first["message"]
-    if len(details) > 1:
-        message += f" (and {len(details) - 1} more problem{'s' if len(details) > 2 else ''})"
-    return ApiError(status, code, message, shown)
+    error = invalid(details, code, status)
+    return ApiError(status, code, error.message, error.details)
 
 
 def pydantic_details(
@@ -96,6 +81,11 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), exc.status, headers=exc.headers
     )
+
+
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InputError)
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status)
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -139,6 +129,7 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)

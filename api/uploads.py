@@ -63,9 +63,9 @@ class MultipartFileReader:
         self._headers = {}
 
     def _header_end(self) -> None:
-        self._headers[self._field.decode("latin-1").lower()] = self._value.decode(
-            "utf-8", "replace"
-        )
+        # Kept as latin-1 (byte for byte): parse_options_header encodes it back, and the
+        # filename's bytes are decoded as UTF-8 below.
+        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("latin-1")
         self._field.clear()
         self._value.clear()
 

@@ -53,9 +53,14 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    intake(args.items, args.rounds)
 
+
+def intake(count: int, rounds: int) -> dict[str, float]:
+    """Best seconds to 201 by JSON and by CSV, in a scratch database of its own."""
     database = f"nemo_bench_{uuid.uuid4().hex[:8]}"
     base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    saved = dict(os.environ)
     os.environ["DATABASE_URL"] = f"{base}/{database}"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
@@ -63,16 +68,25 @@ def main() -> None:
     try:
         with TemporaryDirectory() as storage:
             os.environ["STORAGE_DIR"] = storage
-            run(args.items, args.rounds)
+            from core.db import reset_engine
+            from core.settings import get_settings
+
+            get_settings.cache_clear()
+            reset_engine()
+            return run(count, rounds)
     finally:
         from core.db import reset_engine
+        from core.settings import get_settings
 
         reset_engine()
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
-def run(count: int, rounds: int) -> None:
+def run(count: int, rounds: int) -> dict[str, float]:
     from fastapi.testclient import TestClient
     from PIL import Image
 
@@ -100,6 +114,7 @@ def run(count: int, rounds: int) -> None:
         "CSV": (_csv(items), "text/csv"),
     }
     print(f"intake of {count} items, {rounds} rounds each (in-process, wall time per request)")
+    best: dict[str, float] = {}
     for label, (body, content_type) in bodies.items():
         timings = []
         for _ in range(rounds):
@@ -116,6 +131,8 @@ def run(count: int, rounds: int) -> None:
             f"  {label:4} {len(body) / 1e6:5.1f} MB  best {min(timings):.2f} s  "
             f"median {statistics.median(timings):.2f} s"
         )
+        best[label] = min(timings)
+    return best
 
 
 if __name__ == "__main__":

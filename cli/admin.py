@@ -50,3 +50,22 @@ def tenant_set(
         if backend_token is not None:
             row.backend_token = backend_token or None
     console.print(f"tenant {name} updated")
+
+
+@tenant_app.command("show")
+def tenant_show(name: str = typer.Argument(..., help="Tenant name.")) -> None:
+    """Print a tenant's settings and its webhook signing secret (give it to the receiver)."""
+    from core.db import session_scope
+    from core.repo.tenants import tenant_by_name
+
+    with session_scope() as session:
+        row = tenant_by_name(session, name)
+        if row is None:
+            console.print(f"no tenant named {name}; create it with `nemo-batch apikey create`")
+            raise typer.Exit(1)
+        console.print(f"tenant {row.name} ({row.id})")
+        console.print(f"  in-flight limit: {row.inflight_limit}")
+        console.print(f"  own backend token: {'set' if row.backend_token else 'not set'}")
+        console.print(f"  paused: {row.paused_reason or 'no'}")
+        console.print("  webhook secret (verifies X-Nemo-Batch-Signature):")
+        typer.echo(row.webhook_secret)

@@ -3,17 +3,25 @@
 import typer
 
 from cli.admin import apikey_app, migrate_command, tenant_app
+from cli.client_commands import download_command, status_command, submit_command
+from cli.demo import demo_command
 from cli.emulator_cmd import emulator_command
 from cli.processes import beat_command, flower_command, worker_command
+from cli.schedules import schedule_app
 
 app = typer.Typer(help="Batch product videos on the NemoVideo backend.", no_args_is_help=True)
 app.command("migrate")(migrate_command)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(schedule_app, name="schedule")
 app.command("worker")(worker_command)
 app.command("beat")(beat_command)
 app.command("flower")(flower_command)
 app.command("emulator")(emulator_command)
+app.command("submit")(submit_command)
+app.command("status")(status_command)
+app.command("download")(download_command)
+app.command("demo")(demo_command)
 
 
 @app.command("api")
@@ -26,16 +34,6 @@ def api_command(
     import uvicorn
 
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
-
-
-@app.command("demo")
-def demo_command() -> None:
-    """Run the whole stack against the emulator on examples/products.csv."""
-    typer.echo(
-        "The demo will start the emulator, the API, the workers and beat, submit "
-        "examples/products.csv, and download every video to ./output/. It lands with the "
-        "pipeline; for now run `make test`."
-    )
 
 
 if __name__ == "__main__":

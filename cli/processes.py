@@ -7,6 +7,8 @@ import typer
 
 from core.settings import get_settings
 
+FLOWER_TASK_COLUMNS = "name,uuid,state,args,kwargs,received,started,runtime,worker"
+
 
 def worker_command(
     stream: bool = typer.Option(
@@ -58,5 +60,7 @@ def flower_command(
             f"--port={port}",
             f"--address={address}",
             f"--basic-auth={settings.flower_user}:{settings.flower_password}",
+            # Each step's job id shows on /tasks (task arguments are job ids, never secrets).
+            f"--tasks-columns={FLOWER_TASK_COLUMNS}",
         ]
     )

@@ -30,6 +30,9 @@ class FaultProfile:
     token_expiry_rate: float = 0.0
     session_loss_rate: float = 0.0
     render_failure_rate: float = 0.0
+    export_blocked_rate: float = 0.0
+    """Share of render posts refused with HTTP 402 (plan tier), as if the account's plan
+    forbade export; 1.0 blocks every export."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FaultProfile:

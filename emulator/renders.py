@@ -164,3 +164,4 @@ class RenderManager:
             return
         self._finish(job, "completed")
         self.stats.renders["completed"] += 1
+        self.stats.completed_by_draft[job.draft_hash] += 1

@@ -18,6 +18,7 @@ class Stats:
         self.renders: Counter[str] = Counter()
         self.renders_by_session: Counter[str] = Counter()
         self.renders_by_draft: Counter[str] = Counter()
+        self.completed_by_draft: Counter[str] = Counter()
         self.streams_open = 0
         self.streams_peak = 0
 
@@ -52,6 +53,7 @@ class Stats:
                 "by_session": dict(self.renders_by_session),
                 "by_draft_hash": dict(self.renders_by_draft),
                 "duplicate_drafts": sorted(h for h, n in self.renders_by_draft.items() if n > 1),
+                "completed_by_draft_hash": dict(self.completed_by_draft),
             },
             "missing_headers": {
                 "auth": {

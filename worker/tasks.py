@@ -5,7 +5,7 @@ the chain goes on, otherwise (a wait, a failure, a duplicate message) the chain 
 the job's `next_attempt_at` or a new chain carries it on.
 """
 
-from celery.exceptions import Ignore
+from celery import Task
 
 from core.states import JobState
 from worker import admission, credits, recovery, schedules, webhooks
@@ -17,45 +17,48 @@ from worker.steps.render import export_step, render_poll_step
 from worker.steps.setup import session_step, token_step, upload_step
 
 
-def _step(job_id: str, state: JobState, function: StepFunction) -> str:
+def _step(task: Task, job_id: str, state: JobState, function: StepFunction) -> str:
     if not run_step(job_id, state, function):
-        raise Ignore()  # stop the chain; the job is carried on from Postgres
+        # Stop the chain here but end the task as a success, so Flower shows it finished;
+        # the job is carried on from Postgres (a due wait, a new chain, or nothing if final).
+        task.request.chain = None
+        task.request.callbacks = None
     return job_id
 
 
-@app.task(name="worker.token")
-def token(job_id: str) -> str:
-    return _step(job_id, JobState.TOKEN, token_step)
+@app.task(name="worker.token", bind=True)
+def token(self: Task, job_id: str) -> str:
+    return _step(self, job_id, JobState.TOKEN, token_step)
 
 
-@app.task(name="worker.session")
-def session(job_id: str) -> str:
-    return _step(job_id, JobState.SESSION, session_step)
+@app.task(name="worker.session", bind=True)
+def session(self: Task, job_id: str) -> str:
+    return _step(self, job_id, JobState.SESSION, session_step)
 
 
-@app.task(name="worker.upload")
-def upload(job_id: str) -> str:
-    return _step(job_id, JobState.UPLOAD, upload_step)
+@app.task(name="worker.upload", bind=True)
+def upload(self: Task, job_id: str) -> str:
+    return _step(self, job_id, JobState.UPLOAD, upload_step)
 
 
-@app.task(name="worker.prompt")
-def prompt(job_id: str) -> str:
-    return _step(job_id, JobState.PROMPT, prompt_step)
+@app.task(name="worker.prompt", bind=True)
+def prompt(self: Task, job_id: str) -> str:
+    return _step(self, job_id, JobState.PROMPT, prompt_step)
 
 
-@app.task(name="worker.export")
-def export(job_id: str) -> str:
-    return _step(job_id, JobState.EXPORT, export_step)
+@app.task(name="worker.export", bind=True)
+def export(self: Task, job_id: str) -> str:
+    return _step(self, job_id, JobState.EXPORT, export_step)
 
 
-@app.task(name="worker.render_poll")
-def render_poll(job_id: str) -> str:
-    return _step(job_id, JobState.RENDER, render_poll_step)
+@app.task(name="worker.render_poll", bind=True)
+def render_poll(self: Task, job_id: str) -> str:
+    return _step(self, job_id, JobState.RENDER, render_poll_step)
 
 
-@app.task(name="worker.download")
-def download(job_id: str) -> str:
-    return _step(job_id, JobState.DOWNLOAD, download_step)
+@app.task(name="worker.download", bind=True)
+def download(self: Task, job_id: str) -> str:
+    return _step(self, job_id, JobState.DOWNLOAD, download_step)
 
 
 @app.task(name="worker.dispatch")

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from core import broker
 from core.db import session_scope
 from core.logging import log_fields
 from core.models import Tenant
@@ -33,6 +34,7 @@ log = logging.getLogger("worker.webhooks")
 
 SIGNATURE_HEADER = "X-Nemo-Batch-Signature"
 DELIVER_TASK = "worker.deliver_webhook"
+WEBHOOK_QUEUE = "webhooks"
 CLAIM_BATCH = 200
 
 
@@ -186,12 +188,8 @@ def deliver(delivery_id: str | uuid.UUID, attempts_before: int) -> bool:
 
 def send_delivery(delivery_id: uuid.UUID, attempts_before: int) -> None:
     """Publish the message for one try; if it is lost, the claimer sends the row again."""
-    from worker.celery_app import app
-
-    try:
-        app.send_task(DELIVER_TASK, args=(str(delivery_id), attempts_before), queue="webhooks")
-    except Exception:  # the row is the truth; beat claims it once its grace is over
-        log.warning("could not send %s for %s", DELIVER_TASK, delivery_id, exc_info=True)
+    arguments = {"delivery_id": str(delivery_id), "attempts_before": attempts_before}
+    broker.send_task(DELIVER_TASK, arguments, queue=WEBHOOK_QUEUE)
 
 
 def claim_due() -> int:

@@ -12,14 +12,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.csv_import import read_csv
 from api.deps import SessionDep, SettingsDep, TenantDep, parse_id
-from api.errors import ApiError, Conflict, NotFound, loc_path
-from api.intake import Locate, build_batch, parse_json, request_hash, validate_body
+from api.errors import ApiError, Conflict, NotFound
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
-from api.schemas.batches import BatchActionOut, BatchIn, BatchOut, BatchPage, batch_out
+from api.schemas.batches import BatchActionOut, BatchOut, BatchPage, batch_out
 from api.schemas.jobs import JobPage, job_summary
 from core import broker
+from core.batch_input import BatchIn
+from core.csv_import import read_csv
+from core.errors import loc_path
+from core.intake import Locate, build_batch, parse_json, request_hash, validate_body
 from core.models import Batch, Tenant
 from core.repo import batches as repo
 from core.repo.reads import list_jobs

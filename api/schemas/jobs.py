@@ -123,6 +123,8 @@ def output_out(output: dict[str, Any] | None, video_url: str, poster_url: str) -
     if not output or not output.get("path"):
         return None
     facts = {key: output.get(key) for key in ("duration", "width", "height", "codec", "size")}
+    if facts["duration"] is None:  # the worker records the probe's `duration_s`
+        facts["duration"] = output.get("duration_s")
     return OutputOut(
         **facts,
         sha256=output.get("sha256"),

@@ -205,6 +205,11 @@ def has_waiting_credits(session: Session, batch_id: uuid.UUID) -> bool:
 
 def finish_if_done(session: Session, batch: Batch) -> None:
     """Give a batch its final status once no job is left to run."""
+    # One index probe for the common case (jobs still running) instead of counting the whole
+    # batch each time one of its jobs finishes, which made a batch's end O(n^2) (bench fig. 1).
+    running = select(Job.id).where(Job.batch_id == batch.id, Job.state.not_in(_FINAL_JOB_STATES))
+    if session.scalars(running.limit(1)).first() is not None:
+        return
     counts = state_counts(session, [batch.id])[batch.id]
     total = sum(counts.values())
     if total == 0 or any(counts[state] for state in counts if JobState(state) not in FINAL):

@@ -57,6 +57,9 @@ async def post_render(request: Request, emulator: EmulatorDep) -> dict[str, Any]
     if any(h not in request.headers for h in ATTRIBUTION_HEADERS):
         message = "Export is not available on this plan: skill attribution headers missing"
         raise HttpError(402, {"code": 402, "message": message})
+    if emulator.faults.chance("export_blocked", emulator.faults.profile.export_blocked_rate):
+        message = "Export is not available on your current plan tier; upgrade to export"
+        raise HttpError(402, {"code": 402, "message": message})
     try:
         body = json.loads(await request.body() or b"{}")
     except json.JSONDecodeError:

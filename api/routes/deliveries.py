@@ -1,0 +1,76 @@
+"""Webhook deliveries of a batch: what was sent where, how often, and how it went."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import SessionDep, TenantDep, parse_id
+from api.errors import NotFound
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from core.repo import batches as batch_repo
+from core.repo import deliveries as repo
+
+router = APIRouter(prefix="/v1/batches", tags=["webhooks"])
+
+
+class DeliveryOut(BaseModel):
+    """One webhook delivery; the signing secret is never part of it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    batch_id: uuid.UUID
+    job_id: uuid.UUID | None
+    event: str = Field(description="job.succeeded, job.failed or batch.completed.")
+    url: str
+    status: str = Field(description="pending (retries left), delivered or failed (gave up).")
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    payload: dict[str, Any] = Field(description="The JSON body sent, as signed.")
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+_KEYS = ("t", "id")
+
+
+@router.get(
+    "/{batch_id}/deliveries",
+    response_model=DeliveryPage,
+    summary="A batch's webhook deliveries, oldest first",
+)
+def list_deliveries(
+    batch_id: str,
+    tenant: TenantDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> DeliveryPage:
+    batch = batch_repo.get_batch(session, tenant.id, parse_id(batch_id, "batch"))
+    if batch is None:
+        raise NotFound("batch")
+    after = None
+    if cursor:
+        position = decode_cursor(cursor, _KEYS)
+        try:
+            after = (datetime.fromisoformat(position["t"]), uuid.UUID(position["id"]))
+        except (TypeError, ValueError):
+            decode_cursor("", _KEYS)
+    rows = repo.list_for_batch(session, tenant.id, batch.id, limit=limit + 1, after=after)
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit and page:
+        next_cursor = encode_cursor({"t": page[-1].created_at.isoformat(), "id": str(page[-1].id)})
+    return DeliveryPage(
+        items=[DeliveryOut.model_validate(row) for row in page], next_cursor=next_cursor
+    )

@@ -1,0 +1,91 @@
+"""docker-compose.yml and the Dockerfile, read as data (there is no Docker engine in CI)."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+
+from cli.main import app
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP_SERVICES = {"migrate", "api", "worker", "worker-stream", "beat", "flower", "emulator"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def subcommands() -> set[str]:
+    group = typer.main.get_group(app)
+    return set(group.commands)
+
+
+def test_the_stack_has_every_service(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"postgres", "redis", *APP_SERVICES}
+
+
+def test_every_command_is_a_real_nemo_batch_subcommand(compose: dict[str, Any]) -> None:
+    known = subcommands()
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert service["build"] == "." and service["image"] == "nemo-batch:latest", name
+        command = service["command"]
+        assert isinstance(command, list) and command[0] in known, (name, command)
+    assert compose["services"]["worker-stream"]["command"][:2] == ["worker", "--stream"]
+
+
+def test_long_running_services_have_health_checks_and_restart_policies(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
+    assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
+    for name in set(services) - {"migrate"}:
+        assert "healthcheck" in services[name], name
+        assert services[name]["restart"] in {"unless-stopped", "always"}, name
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_app_services_wait_for_the_database_the_broker_and_the_migration(
+    compose: dict[str, Any],
+) -> None:
+    for name in ("api", "worker", "worker-stream", "beat", "flower"):
+        depends = compose["services"][name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["redis"]["condition"] == "service_healthy", name
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+
+
+def test_workers_scale_and_share_storage_with_the_api(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("worker", "worker-stream", "beat"):
+        assert "container_name" not in services[name] and "ports" not in services[name], name
+    for name in ("api", "worker", "worker-stream"):
+        assert "storage:/data/storage" in services[name]["volumes"], name
+        assert services[name]["environment"]["STORAGE_DIR"] == "/data/storage"
+    assert {"pgdata", "storage"} <= set(compose["volumes"])
+    assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+
+
+def test_the_emulator_is_behind_a_profile_and_flower_behind_basic_auth(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    assert services["emulator"]["profiles"] == ["emulator"]
+    assert all("profiles" not in services[name] for name in set(services) - {"emulator"})
+    environment = services["flower"]["environment"]
+    assert environment["FLOWER_USER"].startswith("${FLOWER_USER")
+    assert environment["FLOWER_PASSWORD"].startswith("${FLOWER_PASSWORD")
+
+
+def test_the_dockerfile_installs_the_project_as_a_non_root_user() -> None:
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    assert "pip install ." in text
+    assert "\nUSER nemo\n" in text
+    assert 'ENTRYPOINT ["nemo-batch"]' in text
