@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from core.models import Batch, Job, JobEvent, Tenant
-from core.repo.jobs import utcnow
+from core.repo.jobs import RETRY_FORGETS, utcnow
 from core.states import FINAL, BatchStatus, JobState
 
 FINAL_BATCH: frozenset[str] = frozenset(
@@ -136,13 +137,14 @@ def cancel_batch(session: Session, batch: Batch) -> int:
 
 
 def retry_failed(session: Session, batch: Batch) -> int:
-    """Put the batch's failed jobs back in the queue (checkpoints kept); the batch runs again."""
+    """Put the batch's failed jobs back in the queue (see `RETRY_FORGETS`); the batch runs again."""
     changed = (
         session.execute(
             update(Job)
             .where(Job.batch_id == batch.id, Job.state == JobState.FAILED.value)
             .values(
                 state=JobState.QUEUED.value,
+                checkpoint=Job.checkpoint.op("-")(postgresql.array(RETRY_FORGETS)),
                 error_code=None,
                 error_message=None,
                 bind_url=None,

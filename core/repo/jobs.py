@@ -84,8 +84,27 @@ def transition(
     )
 
 
+RETRY_FORGETS: tuple[str, ...] = (
+    "messages",
+    "draft_hash",
+    "render_id",
+    "render_started_at",
+    "render_failures",
+    "renders_lost",
+    "render_progress",
+    "output_url",
+)
+"""Checkpoint keys a retry forgets: the agent is asked again and the video rendered again. The
+session and the uploads are kept (free to reuse; a lost session is replaced when met)."""
+
+
+def forget_for_retry(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in checkpoint.items() if key not in RETRY_FORGETS}
+
+
 def _reset_for_retry(job: Job) -> None:
-    """A retried job starts over; its checkpoint is kept so finished steps are not paid twice."""
+    """A retried job asks the agent again; the session and uploads are reused."""
+    job.checkpoint = forget_for_retry(job.checkpoint)
     job.error_code = None
     job.error_message = None
     job.bind_url = None

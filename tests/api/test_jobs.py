@@ -325,3 +325,33 @@ def test_credits_show_the_tenants_own_account_when_it_has_a_token(
     body = client.get("/v1/credits", headers=account.headers).json()
     assert (body["account"], body["available"], body["total"]) == ("tenant", 900, 1000)
     assert body["seen_at"] is not None
+
+
+def _checkpoint(job_id: str) -> dict[str, Any]:
+    from core.db import session_scope
+    from core.models import Job
+
+    with session_scope() as session:
+        job = session.get(Job, uuid.UUID(job_id))
+        assert job is not None
+        return dict(job.checkpoint)
+
+
+SPENT_PROGRESS = {
+    "session_id": "123",
+    "uploads": {"a": {"file_type": "image"}},
+    "messages": [{"status": "verifying", "sends": 2}],
+    "render_id": "render_1",
+    "render_failures": 1,
+}
+
+
+@pytest.mark.parametrize("how", ["job", "batch"])
+def test_a_retry_asks_the_agent_again_but_reuses_the_session_and_uploads(
+    client: TestClient, account: Account, how: str
+) -> None:
+    batch_id, job_id = one_job(client, account)
+    update_job(job_id, state="failed", error_code="no_result", checkpoint=SPENT_PROGRESS)
+    path = f"/v1/jobs/{job_id}/retry" if how == "job" else f"/v1/batches/{batch_id}/retry-failed"
+    assert client.post(path, headers=account.headers).status_code == 200
+    assert _checkpoint(job_id) == {"session_id": "123", "uploads": {"a": {"file_type": "image"}}}
