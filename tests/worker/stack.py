@@ -4,18 +4,17 @@ processes (prefork and threads) and beat, all real processes talking over loopba
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import redis
 
+from cli.demo_stack import ProcessSet
 from tests.conftest import ADMIN_DSN, TEST_REDIS_URL
 from tests.support.emulator_proc import EmulatorProcess, start_emulator
 
@@ -70,39 +69,17 @@ def fresh_database() -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
-@dataclass
-class Stack:
-    env: dict[str, str]
-    emulator: EmulatorProcess
-    logs: Path
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+class Stack(ProcessSet):
+    """The demo's process set (`cli/demo_stack.py`) plus the emulator and test conveniences."""
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes[name] = process
-        return process
+    def __init__(self, env: dict[str, str], emulator: EmulatorProcess, logs: Path) -> None:
+        super().__init__(env, logs)
+        self.emulator = emulator
 
     def start_workers(self) -> None:
-        self.start(
-            "pipeline", "worker", "--concurrency", "3", "-n", f"pipeline-{uuid.uuid4().hex[:6]}@%h"
-        )
-        self.start(
-            "stream",
-            "worker",
-            "--stream",
-            "--concurrency",
-            "40",
-            "-n",
-            f"stream-{uuid.uuid4().hex[:6]}@%h",
-        )
+        node = uuid.uuid4().hex[:6]
+        self.start("pipeline", "worker", "--concurrency", "3", "-n", f"pipeline-{node}@%h")
+        self.start("stream", "worker", "--stream", "--concurrency", "40", "-n", f"stream-{node}@%h")
         self.start("beat", "beat", "--schedule", str(self.logs / "beat-schedule"))
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -118,19 +95,10 @@ class Stack:
         return [int(pid) for pid in out.stdout.split()]
 
     def log(self, name: str) -> str:
-        path = self.logs / f"{name}.log"
-        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+        return self.log_tail(name, lines=60)
 
-    def stop(self) -> None:
-        for name in list(self.processes):
-            process = self.processes[name]
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-            self.processes.pop(name, None)
+    def stop(self, grace_s: float = 15.0) -> None:
+        super().stop(grace_s)
         self.emulator.stop()
 
 
