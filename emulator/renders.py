@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,9 +88,52 @@ class RenderManager:
                 job.task.cancel()
         self.jobs.clear()
         self.used_ids.clear()
+        shutil.rmtree(self.renderer.out_dir / "finished", ignore_errors=True)
 
     def is_used(self, render_id: str) -> bool:
-        return render_id in self.used_ids
+        return render_id in self.used_ids or self._record(render_id).exists()
+
+    def find(self, render_id: str) -> RenderJob | None:
+        """A render of this process, or a completed one recorded on disk by an earlier run (a
+        backend restart loses renders in flight, not finished ones)."""
+        job = self.jobs.get(render_id)
+        if job is not None or "/" in render_id or render_id.startswith("."):
+            return job
+        record = self._record(render_id)
+        if not record.is_file():
+            return None
+        data = json.loads(record.read_text())
+        job = RenderJob(
+            id=render_id,
+            session_id=data["session_id"],
+            draft={"d": data["d"]},
+            draft_hash=data["draft_hash"],
+            delay_s=0.0,
+            will_fail=False,
+            status="completed",
+            progress=100,
+            output=Path(data["output"]),
+            created_at=data["created_at"],
+            completed_at=data["completed_at"],
+        )
+        self.jobs[render_id] = job
+        return job
+
+    def _record(self, render_id: str) -> Path:
+        return self.renderer.out_dir / "finished" / f"{render_id}.json"
+
+    def _keep(self, job: RenderJob) -> None:
+        record = self._record(job.id)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "session_id": job.session_id,
+            "d": job.draft.get("d") or 0,
+            "draft_hash": job.draft_hash,
+            "output": str(job.output),
+            "created_at": job.created_at,
+            "completed_at": job.completed_at,
+        }
+        record.write_text(json.dumps(data))
 
     def post(self, render_id: str, session_id: str, draft: dict[str, Any]) -> RenderJob:
         profile = self.faults.profile
@@ -163,5 +208,6 @@ class RenderManager:
             self.stats.renders["failed"] += 1
             return
         self._finish(job, "completed")
+        self._keep(job)
         self.stats.renders["completed"] += 1
         self.stats.completed_by_draft[job.draft_hash] += 1

@@ -38,7 +38,7 @@ def render_token(request: Request, emulator: EmulatorDep) -> Token:
 
 
 def _job(emulator: Emulator, render_id: str) -> RenderJob:
-    job = emulator.renders.jobs.get(render_id)
+    job = emulator.renders.find(render_id)
     if job is None:
         raise _failure(404, f"render not found: {render_id}")
     return job

@@ -18,7 +18,6 @@ from cli.demo_stack import ProcessSet
 from tests.conftest import ADMIN_DSN, TEST_REDIS_URL
 from tests.support.emulator_proc import EmulatorProcess, start_emulator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 REGISTERED_TOKEN = "nmv_usr_e2e_registered_token"
 
 FAST_SETTINGS = {
