@@ -59,9 +59,10 @@ class Scenario:
     bound_s: float
 
 
-def _mid_pipeline(batch_id: str, share: float, jobs: int) -> bool:
+def _mid_pipeline(batch_id: str, share: float) -> bool:
     counts = jobs_by_state(batch_id)
-    return sum(n for s, n in counts.items() if s not in ("queued", "admitted")) >= share * jobs
+    started = sum(n for s, n in counts.items() if s not in ("queued", "admitted"))
+    return started >= share * sum(counts.values())
 
 
 def _kill_workers(bench: BenchStack, _: RedisServer, batch_id: str, done: threading.Event) -> str:
@@ -83,13 +84,13 @@ def _kill_workers(bench: BenchStack, _: RedisServer, batch_id: str, done: thread
 
 
 def _restart_redis(_: BenchStack, server: RedisServer, batch_id: str, done: threading.Event) -> str:
-    wait_until(lambda: _mid_pipeline(batch_id, 0.3, 200), 300, "jobs mid-pipeline")
+    wait_until(lambda: _mid_pipeline(batch_id, 0.3), 300, "jobs mid-pipeline")
     server.restart()
     return "Redis restarted (queues emptied)"
 
 
 def _restart_postgres(_: BenchStack, __: RedisServer, batch_id: str, done: threading.Event) -> str:
-    wait_until(lambda: _mid_pipeline(batch_id, 0.3, 200), 300, "jobs mid-pipeline")
+    wait_until(lambda: _mid_pipeline(batch_id, 0.3), 300, "jobs mid-pipeline")
     cluster = next(Path("/etc/postgresql").iterdir()).name
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart", "-m", "fast"],

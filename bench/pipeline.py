@@ -193,7 +193,11 @@ def _busy(batch_id: str) -> bool:
 class Memory:
     jobs_waiting: int
     rss_mb: float
+    pss_mb: float
     processes: int
+    idle_rss_mb: float
+    """The same processes after two warm-up jobs, before the batch: what the jobs add is the
+    difference."""
 
 
 def memory(tmp: Path, jobs: int, pipeline: int, stream: int) -> Memory:
@@ -205,6 +209,10 @@ def memory(tmp: Path, jobs: int, pipeline: int, stream: int) -> Memory:
         bench.make_tenant(inflight_limit=jobs + 10)
         with bench.client() as client:
             image = bench.upload_image(client, "olive")
+            warm = bench.submit(client, identical_items(image, 2), "warm")
+        wait_until(lambda: jobs_by_state(warm)["render"] >= 2, 120, "warm-up jobs", every_s=0.5)
+        idle_mb, _, _ = rss_mb(bench.pgids(*WORKER_GROUPS))
+        with bench.client() as client:
             batch_id = bench.submit(client, identical_items(image, jobs), "memory")
         wait_until(
             lambda: jobs_by_state(batch_id)["render"] >= jobs,
@@ -213,7 +221,11 @@ def memory(tmp: Path, jobs: int, pipeline: int, stream: int) -> Memory:
             every_s=1,
         )
         time.sleep(3)  # a few polling rounds with everything in flight
-        mb, processes = rss_mb(bench.pgids(*WORKER_GROUPS))
+        mb, pss, processes = rss_mb(bench.pgids(*WORKER_GROUPS))
         return Memory(
-            jobs_waiting=jobs_by_state(batch_id)["render"], rss_mb=mb, processes=processes
+            jobs_waiting=jobs_by_state(batch_id)["render"],
+            rss_mb=mb,
+            pss_mb=pss,
+            processes=processes,
+            idle_rss_mb=idle_mb,
         )

@@ -271,17 +271,21 @@ def cpu_seconds(pgids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
-def rss_mb(pgids: list[int]) -> tuple[float, int]:
-    """Resident memory of every process in the groups, in MB, and how many processes."""
-    total_kb, count = 0, 0
+def rss_mb(pgids: list[int]) -> tuple[float, float, int]:
+    """Resident memory of every process in the groups in MB, summed as RSS (pages shared by
+    forked children counted in each) and as PSS (shared pages split), and how many processes."""
+    rss_kb = pss_kb = count = 0
     for pgid in pgids:
         for pid in group_pids(pgid):
             with suppress(OSError):
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
-                        total_kb += int(line.split()[1])
+                        rss_kb += int(line.split()[1])
                         count += 1
-    return total_kb / 1024, count
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        pss_kb += int(line.split()[1])
+    return rss_kb / 1024, pss_kb / 1024, count
 
 
 def restart_emulator(stack: Stack, down_s: float = 1.0) -> None:

@@ -33,6 +33,15 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
 
 def _rate_limited(error: errors.NemoError, attempt: Attempt) -> Outcome:
     retry_after = getattr(error, "retry_after", None)
+    if error.http_status is None:
+        # Our own shared pacing had no slot: spread the waiting jobs over the next few seconds
+        # instead of waking them all at once.
+        delay = (retry_after or 0.0) + random.uniform(0, get_settings().retry_base_delay_s)
+        return Backoff(
+            delay,
+            "paced",
+            "Waiting for a request slot under the backend's rate limit (NEMO_RATE_LIMIT_RPS).",
+        )
     return Backoff(
         backoff_delay(attempt.step_attempts, retry_after),
         "rate_limited",

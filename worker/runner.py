@@ -54,6 +54,9 @@ class StepContext:
         self.checkpoint.update(values)
 
 
+NOT_AN_ATTEMPT = frozenset({"rate_limited", "paced"})
+"""Backoffs that say nothing about the step itself: they do not use up its attempts."""
+
 StepFunction = Callable[[StepContext], Outcome]
 AfterCommit = Callable[[], None]
 
@@ -233,6 +236,8 @@ def _apply(
                 backend_code=outcome.backend_code,
                 data={"code": code, "delay_s": round(delay, 1)},
             )
+            if code in NOT_AN_ATTEMPT:
+                job.step_attempts = max(0, job.step_attempts - 1)
             transition(session, job, JobState.RETRY_WAIT, message=f"retry in {delay:.0f} s")
             job.resume_state = step.value
             job.next_attempt_at = now + timedelta(seconds=delay)

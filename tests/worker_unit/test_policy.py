@@ -73,3 +73,14 @@ def test_network_errors_retry_until_the_attempt_limit_then_fail() -> None:
     assert isinstance(final, Fail)
     assert final.code == "backend_unavailable"
     assert "5 attempts" in final.message
+
+
+def test_our_own_pacing_is_a_short_spread_wait_not_a_backend_429() -> None:
+    outcome = outcome_for(
+        errors.RateLimited("no slot", retry_after=2.0, http_status=None), FIRST_TRY
+    )
+    assert isinstance(outcome, Backoff)
+    assert outcome.code == "paced"
+    assert outcome.http_status is None
+    assert 2.0 <= outcome.delay_s <= 2.0 + 30
+    assert "429" not in outcome.message

@@ -5,8 +5,10 @@ import os
 from core.settings import get_settings
 from core.states import JobState
 from core.storage import Storage
+from worker.nemo import errors
 from worker.outcomes import Advance, Fail, Outcome
 from worker.runner import StepContext
+from worker.steps.render import export_again_after_loss
 from worker.video import NotAVideo, probe, write_poster
 
 
@@ -14,7 +16,10 @@ def download_step(context: StepContext) -> Outcome:
     storage = Storage(get_settings().storage_dir)
     temporary = storage.temporary_path("outputs", ".mp4")
     try:
-        size = context.client.download(str(context.checkpoint["output_url"]), temporary)
+        try:
+            size = context.client.download(str(context.checkpoint["output_url"]), temporary)
+        except errors.RenderNotFound:
+            return export_again_after_loss(context, "the rendered video is gone from the backend")
         try:
             facts = probe(temporary)
         except NotAVideo as error:

@@ -45,21 +45,26 @@ def export_step(context: StepContext) -> Outcome:
     return Advance(message=f"render {render_id} posted")
 
 
+def export_again_after_loss(context: StepContext, what: str) -> Outcome:
+    """A render the backend lost (a restart, an expired output): export again, a few times."""
+    lost = int(context.checkpoint.get("renders_lost") or 0) + 1
+    if lost > MAX_RENDERS_LOST:
+        return Fail("render_lost", f"The backend kept losing the render ({what}); retry the job.")
+    return Restart(
+        JobState.EXPORT,
+        checkpoint={"renders_lost": lost},
+        clear=("render_id", "output_url"),
+        message=f"{what}; exporting again",
+    )
+
+
 def render_poll_step(context: StepContext) -> Outcome:
     settings = get_settings()
     render_id = str(context.checkpoint["render_id"])
     try:
         status = context.client.render_status(render_id)
     except errors.RenderNotFound:
-        lost = int(context.checkpoint.get("renders_lost") or 0) + 1
-        if lost > MAX_RENDERS_LOST:
-            return Fail("render_lost", "The backend kept losing the render; retry the job.")
-        return Restart(
-            JobState.EXPORT,
-            checkpoint={"renders_lost": lost},
-            clear=("render_id",),
-            message=f"the backend no longer knows render {render_id}; exporting again",
-        )
+        return export_again_after_loss(context, f"the backend no longer knows render {render_id}")
     if status.status == "completed" and status.output_url:
         return Advance(
             checkpoint={"output_url": status.output_url},
