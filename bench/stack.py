@@ -13,7 +13,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import redis
+
+from tests.support.waiting import wait_for as wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -82,19 +84,6 @@ def private_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
-
-
-def wait_until(
-    condition: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.5
-) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(every_s)
 
 
 def profile_file(directory: Path, base: str, **fields: Any) -> str:

@@ -1,8 +1,6 @@
 """Batches: create (JSON or CSV, idempotent), list, show, list jobs, cancel, retry, resume."""
 
 import logging
-import uuid
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -14,7 +12,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import ApiError, Conflict, NotFound
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_cursor,
+    decode_time_cursor,
+    encode_cursor,
+    encode_time_cursor,
+)
 from api.schemas.batches import BatchActionOut, BatchOut, BatchPage, batch_out
 from api.schemas.jobs import JobPage, job_summary
 from core import broker
@@ -176,22 +181,12 @@ def list_batches(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> BatchPage:
-    before = None
-    if cursor:
-        position = decode_cursor(cursor, ("t", "id"))
-        try:
-            before = (datetime.fromisoformat(position["t"]), uuid.UUID(position["id"]))
-        except (TypeError, ValueError):
-            decode_cursor("", ("t", "id"))
+    before = decode_time_cursor(cursor)
     rows = repo.list_batches(session, tenant.id, limit=limit + 1, before=before)
     page, more = rows[:limit], len(rows) > limit
     counts = repo.state_counts(session, [batch.id for batch in page])
     last = page[-1] if page else None
-    next_cursor = (
-        encode_cursor({"t": last.created_at.isoformat(), "id": str(last.id)})
-        if more and last
-        else None
-    )
+    next_cursor = encode_time_cursor(last) if more and last else None
     return BatchPage(
         items=[batch_out(batch, counts[batch.id]) for batch in page], next_cursor=next_cursor
     )

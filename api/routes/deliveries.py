@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, TenantDep, parse_id
 from api.errors import NotFound
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_time_cursor, encode_time_cursor
 from core.repo import batches as batch_repo
 from core.repo import deliveries as repo
 
@@ -41,9 +41,6 @@ class DeliveryPage(BaseModel):
     next_cursor: str | None
 
 
-_KEYS = ("t", "id")
-
-
 @router.get(
     "/{batch_id}/deliveries",
     response_model=DeliveryPage,
@@ -59,18 +56,12 @@ def list_deliveries(
     batch = batch_repo.get_batch(session, tenant.id, parse_id(batch_id, "batch"))
     if batch is None:
         raise NotFound("batch")
-    after = None
-    if cursor:
-        position = decode_cursor(cursor, _KEYS)
-        try:
-            after = (datetime.fromisoformat(position["t"]), uuid.UUID(position["id"]))
-        except (TypeError, ValueError):
-            decode_cursor("", _KEYS)
+    after = decode_time_cursor(cursor)
     rows = repo.list_for_batch(session, tenant.id, batch.id, limit=limit + 1, after=after)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit and page:
-        next_cursor = encode_cursor({"t": page[-1].created_at.isoformat(), "id": str(page[-1].id)})
+        next_cursor = encode_time_cursor(page[-1])
     return DeliveryPage(
         items=[DeliveryOut.model_validate(row) for row in page], next_cursor=next_cursor
     )

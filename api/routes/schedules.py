@@ -1,7 +1,5 @@
 """Schedules: create, list, show, change, delete, and run now (the worker makes the batch)."""
 
-import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,7 +8,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import NotFound
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_time_cursor,
+    encode_time_cursor,
+)
 from api.routes.batches import read_body
 from api.schemas.schedules import (
     SCHEDULE_ADAPTER,
@@ -168,21 +171,11 @@ def list_schedules(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> SchedulePage:
-    before = None
-    if cursor:
-        position = decode_cursor(cursor, ("t", "id"))
-        try:
-            before = (datetime.fromisoformat(position["t"]), uuid.UUID(position["id"]))
-        except (TypeError, ValueError):
-            decode_cursor("", ("t", "id"))
+    before = decode_time_cursor(cursor)
     rows = repo.list_schedules(session, tenant.id, limit=limit + 1, before=before)
     page, more = rows[:limit], len(rows) > limit
     last = page[-1] if page else None
-    next_cursor = (
-        encode_cursor({"t": last.created_at.isoformat(), "id": str(last.id)})
-        if more and last
-        else None
-    )
+    next_cursor = encode_time_cursor(last) if more and last else None
     return SchedulePage(items=[schedule_out(row) for row in page], next_cursor=next_cursor)
 
 

@@ -22,7 +22,8 @@ from celery import Celery
 from tests.cli.conftest import ServedApi
 from tests.conftest import TEST_REDIS_URL
 from tests.support.emulator_proc import free_port
-from tests.worker.stack import fresh_database, wait_for
+from tests.support.waiting import wait_for
+from tests.worker.stack import fresh_database
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")

@@ -4,12 +4,10 @@ processes (prefork and threads) and beat, all real processes talking over loopba
 import os
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import redis
@@ -35,20 +33,6 @@ FAST_SETTINGS = {
     "NEMO_RATE_LIMIT_BURST": "10",
     "NEMO_REQUEST_TIMEOUT_S": "20",
 }
-
-
-def wait_for(
-    condition: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.5
-) -> Any:
-    """Poll `condition` until it returns something truthy, or fail saying what never happened."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(every_s)
 
 
 @contextmanager

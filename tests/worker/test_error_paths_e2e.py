@@ -20,8 +20,9 @@ from sqlalchemy import select
 
 from core.db import session_scope
 from core.models import Job, JobEvent
+from tests.support.waiting import wait_for
 from tests.worker.helpers import ApiUser, all_final, api_user, batch_jobs, describe
-from tests.worker.stack import Stack, running_stack, wait_for
+from tests.worker.stack import Stack, running_stack
 
 RATE = ("--rate-limit-rps", "40", "--rate-limit-burst", "20")
 ANON_TOKEN = "POST /api/auth/anonymous-token"

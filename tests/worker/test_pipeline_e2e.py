@@ -5,8 +5,9 @@ from pathlib import Path
 
 import av
 
+from tests.support.waiting import wait_for
 from tests.worker.helpers import all_final, api_user, describe
-from tests.worker.stack import running_stack, wait_for
+from tests.worker.stack import running_stack
 
 ASPECTS = {"9:16": 9 / 16, "16:9": 16 / 9, "1:1": 1.0}
 

@@ -10,8 +10,9 @@ import redis
 from sqlalchemy import select
 
 from tests.conftest import TEST_REDIS_URL
+from tests.support.waiting import wait_for
 from tests.worker.helpers import all_final, api_user, batch_jobs, describe
-from tests.worker.stack import REGISTERED_TOKEN, running_stack, wait_for
+from tests.worker.stack import REGISTERED_TOKEN, running_stack
 
 NO_RENDER_FAILURES = ("--render-failure-rate", "0", "--rate-limit-rps", "40")
 

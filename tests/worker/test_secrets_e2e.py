@@ -13,8 +13,9 @@ import redis
 from sqlalchemy import select
 
 from tests.conftest import TEST_REDIS_URL
+from tests.support.waiting import wait_for
 from tests.worker.helpers import ApiUser, all_final, api_user, batch_jobs, describe
-from tests.worker.stack import REGISTERED_TOKEN, Stack, running_stack, wait_for
+from tests.worker.stack import REGISTERED_TOKEN, Stack, running_stack
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 QUEUES = ("pipeline", "stream", "poll", "webhooks", "celery")

@@ -18,8 +18,9 @@ from core.db import session_scope
 from core.models import Job, Tenant
 from core.repo.jobs import get_job_for_update, transition
 from core.states import PIPELINE, JobState
+from tests.support.waiting import wait_for
 from tests.worker.helpers import ApiUser, api_user, describe
-from tests.worker.stack import Stack, running_stack, wait_for
+from tests.worker.stack import Stack, running_stack
 from worker.backend import client_for, reset_clients
 from worker.runner import StepContext, StepFunction, run_step
 from worker.steps.download import download_step

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.waiting import wait_for
 from tests.worker.helpers import api_user, describe
-from tests.worker.stack import running_stack, wait_for
+from tests.worker.stack import running_stack
 
 SECRET = "whsec_test_secret"
 
