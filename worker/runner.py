@@ -26,7 +26,7 @@ from worker.backend import client_for, rate_limiter
 from worker.nemo import NemoClient, errors
 from worker.outcomes import Advance, Backoff, Fail, Outcome, Restart, Wait, WaitCredits
 from worker.policy import Attempt, outcome_for
-from worker.tokens import ResolvedToken, drop_anonymous_token, resolve_token
+from worker.tokens import ResolvedToken, configured_token, drop_anonymous_token, resolve_token
 
 log = logging.getLogger("worker.runner")
 
@@ -101,11 +101,13 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
         attempts = job.step_attempts
         job_input, options, checkpoint = dict(job.input), dict(job.options), dict(job.checkpoint)
         tenant_id, batch_id = job.tenant_id, job.batch_id
+        tenant = session.get(Tenant, tenant_id)
+        token = configured_token(tenant_id, tenant.backend_token if tenant else None)
     started = time.monotonic()
     outcome: Outcome
     with holding_lease(job_uuid, lease_s):
         try:
-            token = _token_for(tenant_id)
+            token = token or _token_for(tenant_id)
         except errors.NemoError as error:
             outcome = outcome_for(error, Attempt(step, attempts))
         else:

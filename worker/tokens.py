@@ -62,13 +62,20 @@ def renew_client_id(session: Session) -> str:
     return new_id
 
 
-def resolve_token(session: Session, tenant: Tenant) -> ResolvedToken:
-    if tenant.backend_token:
-        return ResolvedToken(tenant.backend_token, "tenant", f"tenant:{tenant.id}")
+def configured_token(tenant_id: uuid.UUID, backend_token: str | None) -> ResolvedToken | None:
+    """The tenant's own token, else NEMO_TOKEN; None when the shared anonymous one is needed."""
+    if backend_token:
+        return ResolvedToken(backend_token, "tenant", f"tenant:{tenant_id}")
     settings = get_settings()
     if settings.nemo_token:
         return ResolvedToken(settings.nemo_token, "registered", "shared")
-    return ResolvedToken(anonymous_token(session), "anonymous", "shared")
+    return None
+
+
+def resolve_token(session: Session, tenant: Tenant) -> ResolvedToken:
+    return configured_token(tenant.id, tenant.backend_token) or ResolvedToken(
+        anonymous_token(session), "anonymous", "shared"
+    )
 
 
 def _cached() -> str | None:
