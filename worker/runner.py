@@ -129,6 +129,19 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
     return apply_outcome(job_uuid, step, outcome, latency_ms)
 
 
+def slow_down_after_429(error: errors.RateLimited) -> None:
+    """A backend 429 slows every worker a little: the shared limiter pauses two token intervals.
+
+    The job itself waits the whole Retry-After (policy table). Pausing everyone for the whole
+    Retry-After would let a trickle of 429s stall all work: each pause ends in a burst that
+    meets the next 429.
+    """
+    if error.http_status is None:
+        return  # our own pacing said wait: nothing to tell the limiter
+    interval = 2.0 / max(get_settings().nemo_rate_limit_rps, 0.1)
+    rate_limiter().push_back(min(error.retry_after or interval, interval))
+
+
 def _token_for(tenant_id: uuid.UUID) -> ResolvedToken:
     """The job's backend token, read (or acquired) outside the claim's transaction."""
     with session_scope() as session:
@@ -156,7 +169,7 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
             return function(context)
     except errors.NemoError as error:
         if isinstance(error, errors.RateLimited):
-            rate_limiter().push_back(error.retry_after or get_settings().retry_base_delay_s)
+            slow_down_after_429(error)
         log.info("job %s step %s: %s", context.job_id, context.step, error, extra=_ids(context))
         return outcome_for(error, attempt)
     except Exception as error:  # a bug or an unexpected answer: never lose the job over it
