@@ -78,6 +78,7 @@ def throughput(tmp: Path, jobs: int, pipeline: int, stream: int) -> Throughput:
         emulator = [bench.stack.emulator.process.pid]
         api0, work0 = cpu_seconds(bench.pgids("api")), cpu_seconds(bench.pgids(*WORKER_GROUPS))
         emu0 = cpu_seconds(emulator)
+        groups0 = {name: cpu_seconds(bench.pgids(name)) for name in WORKER_GROUPS}
         with bench.client() as client:
             started = time.monotonic()
             batch_id = bench.submit(client, identical_items(image, jobs), "throughput")
@@ -85,6 +86,14 @@ def throughput(tmp: Path, jobs: int, pipeline: int, stream: int) -> Throughput:
         seconds = time.monotonic() - started
         api1, work1 = cpu_seconds(bench.pgids("api")), cpu_seconds(bench.pgids(*WORKER_GROUPS))
         emu1 = cpu_seconds(emulator)
+        print(
+            "   worker CPU ms per job by process group: "
+            + ", ".join(
+                f"{name} {(cpu_seconds(bench.pgids(name)) - before) * 1000 / jobs:.1f}"
+                for name, before in groups0.items()
+            ),
+            flush=True,
+        )
         return Throughput(
             jobs=jobs,
             seconds=seconds,

@@ -18,11 +18,17 @@ def worker_command(
     queues: str | None = typer.Option(None, help="Comma-separated queues to serve."),
     loglevel: str = typer.Option("INFO", help="Log level."),
     hostname: str | None = typer.Option(None, "-n", "--hostname", help="Worker node name."),
+    events: bool = typer.Option(
+        False,
+        "--events",
+        "-E",
+        help="Always send task events (Flower turns them on by itself while it runs).",
+    ),
 ) -> None:
     """Start a Celery worker: prefork for pipeline, poll and webhooks, or threads for streams."""
     from worker.celery_app import app
 
-    argv = ["worker", f"--loglevel={loglevel}", "-E"]
+    argv = ["worker", f"--loglevel={loglevel}"] + (["--task-events"] if events else [])
     if stream:
         argv += ["--pool=threads", f"--concurrency={concurrency or 100}"]
         argv += [f"--queues={queues or 'stream'}"]

@@ -69,8 +69,11 @@ def create_celery() -> Celery:
         visibility_timeout=visibility,
         task_default_queue="pipeline",
         task_routes=TASK_ROUTES,
-        task_send_sent_event=True,
-        worker_send_task_events=True,
+        # Task events cost a third of a prefork worker's CPU (bench/RESULTS.md). Flower turns
+        # them on by itself every few seconds while it runs (its `enable_events`), so they are
+        # paid for only while someone watches; `nemo-batch worker --events` forces them on.
+        task_send_sent_event=False,
+        worker_send_task_events=False,
         beat_schedule=_beat_schedule(),
         timezone="UTC",
     )

@@ -4,11 +4,9 @@ No database transaction is open while the backend is called: claim, commit, work
 """
 
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,10 +17,16 @@ from core.db import session_scope
 from core.logging import log_fields
 from core.models import Job, Tenant
 from core.repo.jobs import add_event, get_job_for_update, transition, utcnow
-from core.repo.pipeline import claim_step, extend_lease, merge_checkpoint, pause_tenant
+from core.repo.pipeline import (
+    advance_to_next_step,
+    claim_step,
+    merge_checkpoint,
+    pause_tenant,
+)
 from core.settings import get_settings
 from core.states import FINAL, JobState, next_step
 from worker.backend import client_for, rate_limiter
+from worker.leases import leases
 from worker.nemo import NemoClient, errors
 from worker.outcomes import Advance, Backoff, Fail, Outcome, Restart, Wait, WaitCredits
 from worker.policy import Attempt, outcome_for
@@ -61,51 +65,20 @@ StepFunction = Callable[[StepContext], Outcome]
 AfterCommit = Callable[[], None]
 
 
-@contextmanager
-def holding_lease(job_id: uuid.UUID, lease_s: float) -> Iterator[None]:
-    """Renew the job's lease from a side thread while the step runs, so a killed worker's job is
-    free again within one lease, however long a healthy step (a 15-minute stream) takes."""
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(lease_s / 4):
-            try:
-                with session_scope() as session:
-                    extend_lease(session, job_id, lease_s)
-            except Exception:
-                log.warning(
-                    "could not renew the lease of job %s",
-                    job_id,
-                    exc_info=True,
-                    extra=log_fields(job_id=job_id),
-                )
-
-    thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
 def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) -> bool:
     """Run `step` for the job if it is the job's current step; True if the job moved on to the
     next step in pipeline order (so the chain may go on), False otherwise."""
     job_uuid = uuid.UUID(str(job_id))
     lease_s = get_settings().step_lease_s
     with session_scope() as session:
-        job = claim_step(session, job_uuid, step, lease_s)
-        if job is None:
-            return False
-        attempts = job.step_attempts
-        job_input, options, checkpoint = dict(job.input), dict(job.options), dict(job.checkpoint)
-        tenant_id, batch_id = job.tenant_id, job.batch_id
-        tenant = session.get(Tenant, tenant_id)
-        token = configured_token(tenant_id, tenant.backend_token if tenant else None)
+        claim = claim_step(session, job_uuid, step, lease_s)
+    if claim is None:
+        return False
+    attempts, tenant_id, batch_id = claim.step_attempts, claim.tenant_id, claim.batch_id
+    token = configured_token(tenant_id, claim.backend_token)
     started = time.monotonic()
     outcome: Outcome
-    with holding_lease(job_uuid, lease_s):
+    with leases.holding(job_uuid):
         try:
             token = token or _token_for(tenant_id)
         except errors.NemoError as error:
@@ -120,13 +93,13 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
                 lease_s=lease_s,
                 tenant_id=tenant_id,
                 batch_id=batch_id,
-                input=job_input,
-                options=options,
-                checkpoint=checkpoint,
+                input=claim.input,
+                options=claim.options,
+                checkpoint=claim.checkpoint,
             )
             outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)
-    return apply_outcome(job_uuid, step, outcome, latency_ms)
+    return apply_outcome(job_uuid, step, outcome, latency_ms, attempt=attempts)
 
 
 def slow_down_after_429(error: errors.RateLimited) -> None:
@@ -183,7 +156,26 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
         )
 
 
-def apply_outcome(job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_ms: int) -> bool:
+def apply_outcome(
+    job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_ms: int, *, attempt: int = 0
+) -> bool:
+    """Record what the step asked for; True if the job moved on to the next step in order."""
+    if _plain_advance(step, outcome):
+        assert isinstance(outcome, Advance)
+        with session_scope() as session:
+            advanced = advance_to_next_step(
+                session,
+                job_id,
+                step,
+                attempt=attempt,
+                checkpoint=outcome.checkpoint,
+                fields=outcome.fields,
+                message=outcome.message,
+                latency_ms=latency_ms,
+            )
+        if advanced:
+            log.info("job %s: %s -> advance", job_id, step.value)
+        return advanced
     after_commit: list[AfterCommit] = []
     advanced = False
     with session_scope() as session:
@@ -198,6 +190,12 @@ def apply_outcome(job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_m
     for action in after_commit:
         action()
     return advanced
+
+
+def _plain_advance(step: JobState, outcome: Outcome) -> bool:
+    """A step done that hands the job to the next running step: the hot path, written
+    without loading the job (`advance_to_next_step`)."""
+    return isinstance(outcome, Advance) and outcome.to is None and next_step(step) not in FINAL
 
 
 def _apply(

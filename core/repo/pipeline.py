@@ -1,25 +1,91 @@
 """Queries the pipeline makes: step leases, due jobs, stale jobs, admission, batch progress."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Table, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from core.models import Batch, Job, Tenant
+from core.models import Batch, Job, JobEvent, Tenant
 from core.repo.batches import finish_if_done
 from core.repo.jobs import transition, utcnow
-from core.states import ACTIVE, FINAL, RUNNING, BatchStatus, JobState
+from core.states import ACTIVE, FINAL, RUNNING, BatchStatus, JobState, check_transition, next_step
 
 
-def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Job | None:
+@dataclass(frozen=True)
+class Claim:
+    """What a worker needs to run the step it now leases: the job's data and its tenant's token."""
+
+    step_attempts: int
+    input: dict[str, Any]
+    options: dict[str, Any]
+    checkpoint: dict[str, Any]
+    tenant_id: uuid.UUID
+    batch_id: uuid.UUID
+    backend_token: str | None
+
+
+JOBS = cast(Table, Job.__table__)
+JOB_EVENTS = cast(Table, JobEvent.__table__)
+TENANT_TOKEN = select(Tenant.backend_token).where(Tenant.id == JOBS.c.tenant_id).scalar_subquery()
+
+
+def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Claim | None:
     """Take the lease on a job's current step, or None when the job is not ours to run now.
 
-    A job in another state (a duplicate message, a canceled job) or waiting for a later time is
-    left alone. A job whose lease another worker holds is asked to be looked at again when that
-    lease ends, so a worker that died holding it delays the job by one lease at most.
+    The common case, a due job whose step nobody holds, is one UPDATE ... RETURNING (a step is
+    claimed several times per job, so this is on the hot path). The rest is decided row by row.
     """
+    now = utcnow()
+    claimed = session.execute(
+        update(JOBS)
+        .where(
+            JOBS.c.id == job_id,
+            JOBS.c.state == step.value,
+            or_(JOBS.c.next_attempt_at.is_(None), JOBS.c.next_attempt_at <= now),
+            or_(JOBS.c.lease_expires_at.is_(None), JOBS.c.lease_expires_at <= now),
+        )
+        .values(
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            heartbeat_at=now,
+            next_attempt_at=None,
+            attempts=JOBS.c.attempts + 1,
+            step_attempts=JOBS.c.step_attempts + 1,
+        )
+        .returning(
+            JOBS.c.step_attempts,
+            JOBS.c.input,
+            JOBS.c.options,
+            JOBS.c.checkpoint,
+            JOBS.c.tenant_id,
+            JOBS.c.batch_id,
+            TENANT_TOKEN,
+        )
+    ).first()
+    if claimed is not None:
+        return Claim(*claimed)
+    job = _claim_job(session, job_id, step, lease_s)
+    if job is None:
+        return None
+    tenant = session.get(Tenant, job.tenant_id)
+    return Claim(
+        step_attempts=job.step_attempts,
+        input=dict(job.input),
+        options=dict(job.options),
+        checkpoint=dict(job.checkpoint),
+        tenant_id=job.tenant_id,
+        batch_id=job.batch_id,
+        backend_token=tenant.backend_token if tenant else None,
+    )
+
+
+def _claim_job(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Job | None:
+    """The row-by-row claim: a job just admitted starts its first step; a job in another state
+    (a duplicate message, a canceled job) or waiting for a later time is left alone; a job whose
+    lease another worker holds is asked to be looked at again when that lease ends, so a worker
+    that died holding it delays the job by one lease at most."""
     job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
     if job is None:
         return None
@@ -41,12 +107,86 @@ def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: flo
     return job
 
 
-def extend_lease(session: Session, job_id: uuid.UUID, lease_s: float) -> None:
-    """Heartbeat from a long step (a stream, a download)."""
+def advance_to_next_step(
+    session: Session,
+    job_id: uuid.UUID,
+    step: JobState,
+    *,
+    attempt: int,
+    checkpoint: dict[str, Any],
+    fields: dict[str, Any],
+    message: str | None,
+    latency_ms: int,
+) -> bool:
+    """Record a finished step and move the job to the next running step, in one UPDATE and
+    one INSERT of its two events; False if the job left `step` meanwhile (canceled, or
+    re-driven). The same writes as `transition` for a running target, without loading the row.
+    """
+    target = check_transition(step.value, next_step(step.value).value)
+    if target not in RUNNING:
+        raise ValueError(f"{step} is the last step: finish the job with `transition`")
+    moved = session.execute(
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.state == step.value)
+        .values(
+            state=target.value,
+            checkpoint=JOBS.c.checkpoint.op("||")(checkpoint) if checkpoint else JOBS.c.checkpoint,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            heartbeat_at=utcnow(),
+            step_attempts=0,
+            **fields,
+        )
+        .returning(JOBS.c.id)
+    ).first()
+    if moved is None:
+        return False
+    session.execute(
+        insert(JOB_EVENTS),
+        [
+            _event_row(job_id, step.value, "step_done", attempt, message, latency_ms=latency_ms),
+            _event_row(
+                job_id,
+                target.value,
+                "state",
+                0,
+                f"{step.value} -> {target.value}",
+                data={"from": step.value, "to": target.value},
+            ),
+        ],
+    )
+    return True
+
+
+def _event_row(
+    job_id: uuid.UUID,
+    step: str,
+    kind: str,
+    attempt: int,
+    message: str | None,
+    *,
+    latency_ms: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "step": step,
+        "kind": kind,
+        "attempt": attempt,
+        "message": message,
+        "http_status": None,
+        "backend_code": None,
+        "latency_ms": latency_ms,
+        "data": data,
+    }
+
+
+def extend_leases(session: Session, job_ids: list[uuid.UUID], lease_s: float) -> None:
+    """Heartbeat from long steps (streams, downloads): every lease a process holds at once."""
     now = utcnow()
     session.execute(
-        update(Job)
-        .where(Job.id == job_id)
+        update(JOBS)
+        .where(JOBS.c.id.in_(job_ids))
         .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
     )
 

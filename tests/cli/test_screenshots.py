@@ -63,6 +63,7 @@ def screenshot(tmp_path: Path, url: str, name: str) -> Path:
 class Flower:
     url: str
     auth: tuple[str, str]
+    worker_log: Path
 
     def api(self, path: str) -> Any:
         response = httpx.get(f"{self.url}{path}", auth=self.auth, timeout=10)
@@ -103,7 +104,7 @@ def flower(tmp_path: Path, settings: Any) -> Iterator[Flower]:
             _start(["worker", "--concurrency", "1", "-n", node], env, tmp_path / "worker.log"),
         ]
         try:
-            handle = Flower(f"http://127.0.0.1:{port}", auth)
+            handle = Flower(f"http://127.0.0.1:{port}", auth, tmp_path / "worker.log")
 
             def workers_seen() -> bool:
                 try:
@@ -112,6 +113,12 @@ def flower(tmp_path: Path, settings: Any) -> Iterator[Flower]:
                     return False
 
             wait_for(workers_seen, 60, "Flower to see the worker")
+            # Workers send task events only while asked to; Flower asks every few seconds.
+            wait_for(
+                lambda: "enabled by remote" in handle.worker_log.read_text(errors="replace"),
+                60,
+                "Flower to switch the worker's task events on",
+            )
             yield handle
         finally:
             for process in processes:
