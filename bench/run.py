@@ -138,8 +138,10 @@ def _pipeline_figures(
             ),
         ]
     if 5 in only:
-        print("5. memory with jobs waiting on renders ...", flush=True)
-        mem = figures.memory(tmp / "f5", sizes.memory_jobs, pipeline, stream)
+        # The deployment a user gets: `nemo-batch worker`, `worker --stream` and `beat` with
+        # their default pool sizes (2 processes, 100 threads), not the throughput figures' sizes.
+        print("5. memory with jobs waiting on renders (CLI default pools) ...", flush=True)
+        mem = figures.memory(tmp / "f5", sizes.memory_jobs, pipeline=2, stream=100)
         print(f"   {mem}", flush=True)
         rows.append(
             (

@@ -4,7 +4,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import av
+# PyAV is imported inside the functions: its libraries add ~20 MB to every process that loads
+# them, and of all the worker processes only the one running a download needs them.
 
 
 class NotAVideo(ValueError):
@@ -24,6 +25,8 @@ class VideoProbe:
 
 
 def probe(path: Path) -> VideoProbe:
+    import av
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -53,6 +56,8 @@ def probe(path: Path) -> VideoProbe:
 
 def write_poster(video_path: Path, poster_path: Path, at_s: float = 1.0) -> None:
     """Save a JPEG of the frame nearest `at_s` seconds (or the first frame of a shorter video)."""
+    import av
+
     with av.open(str(video_path)) as container:
         stream = container.streams.video[0]
         chosen = None
