@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select, text, update
+from sqlalchemy import Table, case, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.models import Batch, Job, JobEvent, Tenant
@@ -35,26 +35,38 @@ TENANT_TOKEN = select(Tenant.backend_token).where(Tenant.id == JOBS.c.tenant_id)
 def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Claim | None:
     """Take the lease on a job's current step, or None when the job is not ours to run now.
 
-    The common case, a due job whose step nobody holds, is one UPDATE ... RETURNING (a step is
-    claimed several times per job, so this is on the hot path). The rest is decided row by row.
+    The common case, a due job whose step nobody holds (or, for the first step, a job just
+    admitted), is one UPDATE ... RETURNING: a step is claimed several times per job, so this is
+    on the hot path. The rest is decided row by row.
     """
     now = utcnow()
+    # A job just admitted starts its first step here: the claim moves it on.
+    entry = JobState.ADMITTED.value if step == JobState.TOKEN else step.value
+    before = (
+        select(JOBS.c.id, JOBS.c.state)
+        .where(JOBS.c.id == job_id)
+        .with_for_update()
+        .subquery("before")
+    )
     claimed = session.execute(
         update(JOBS)
         .where(
-            JOBS.c.id == job_id,
-            JOBS.c.state == step.value,
+            JOBS.c.id == before.c.id,
+            JOBS.c.state.in_({step.value, entry}),
             or_(JOBS.c.next_attempt_at.is_(None), JOBS.c.next_attempt_at <= now),
             or_(JOBS.c.lease_expires_at.is_(None), JOBS.c.lease_expires_at <= now),
         )
         .values(
+            state=step.value,
             lease_expires_at=now + timedelta(seconds=lease_s),
             heartbeat_at=now,
             next_attempt_at=None,
             attempts=JOBS.c.attempts + 1,
-            step_attempts=JOBS.c.step_attempts + 1,
+            # a new step starts counting from one
+            step_attempts=case((JOBS.c.state == step.value, JOBS.c.step_attempts + 1), else_=1),
         )
         .returning(
+            before.c.state,
             JOBS.c.step_attempts,
             JOBS.c.input,
             JOBS.c.options,
@@ -65,7 +77,21 @@ def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: flo
         )
     ).first()
     if claimed is not None:
-        return Claim(*claimed)
+        previous, *fields = claimed
+        if previous != step.value:
+            check_transition(previous, step.value)
+            session.execute(
+                insert(JOB_EVENTS),
+                _event_row(
+                    job_id,
+                    step.value,
+                    "state",
+                    0,
+                    f"{previous} -> {step.value}",
+                    data={"from": previous, "to": step.value},
+                ),
+            )
+        return Claim(*fields)
     job = _claim_job(session, job_id, step, lease_s)
     if job is None:
         return None

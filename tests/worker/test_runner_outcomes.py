@@ -53,3 +53,49 @@ def test_a_rate_limit_wait_does_not_use_up_the_steps_attempts(
     assert job.resume_state == JobState.UPLOAD
     assert job.step_attempts == kept
     assert job.next_attempt_at is not None
+
+
+def _events(job_id: uuid.UUID) -> list[tuple[str, str, str | None]]:
+    from sqlalchemy import select
+
+    from core.db import session_scope
+    from core.models import JobEvent
+
+    with session_scope() as session:
+        rows = session.execute(
+            select(JobEvent.kind, JobEvent.step, JobEvent.message)
+            .where(JobEvent.job_id == job_id)
+            .order_by(JobEvent.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_the_first_claim_of_an_admitted_job_starts_its_token_step_once(settings: object) -> None:
+    from core.db import session_scope
+    from core.repo.pipeline import claim_step
+
+    job_id = _job_at(JobState.ADMITTED, step_attempts=0)
+    with session_scope() as session:
+        claim = claim_step(session, job_id, JobState.TOKEN, lease_s=60)
+    with session_scope() as session:
+        # a duplicate message while the lease is held: not ours to run
+        duplicate = claim_step(session, job_id, JobState.TOKEN, lease_s=60)
+
+    assert claim is not None and claim.step_attempts == 1
+    assert duplicate is None
+    job = _job(job_id)
+    assert job.state == JobState.TOKEN and job.step_attempts == 1 and job.attempts == 1
+    assert _events(job_id) == [("state", "token", "admitted -> token")]
+
+
+def test_a_claim_for_another_step_than_the_jobs_changes_nothing(settings: object) -> None:
+    from core.db import session_scope
+    from core.repo.pipeline import claim_step
+
+    job_id = _job_at(JobState.ADMITTED, step_attempts=0)
+    with session_scope() as session:
+        assert claim_step(session, job_id, JobState.SESSION, lease_s=60) is None
+
+    job = _job(job_id)
+    assert job.state == JobState.ADMITTED and job.attempts == 0 and job.lease_expires_at is None
+    assert _events(job_id) == []
