@@ -14,35 +14,37 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from core.db import session_scope
+from core.db import get_engine
 from core.repo.pipeline import extend_leases
 from core.settings import get_settings
+from core.states import JobState
 
 log = logging.getLogger("worker.leases")
 
 
 class LeaseKeeper:
     def __init__(self) -> None:
-        self._held: Counter[uuid.UUID] = Counter()
+        self._held: Counter[tuple[uuid.UUID, str]] = Counter()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
     @contextmanager
-    def holding(self, job_id: uuid.UUID) -> Iterator[None]:
-        """Keep the job's lease while the block runs."""
+    def holding(self, job_id: uuid.UUID, step: JobState) -> Iterator[None]:
+        """Keep the lease on the job's `step` while the block runs."""
+        key = (job_id, step.value)
         with self._lock:
-            self._held[job_id] += 1
+            self._held[key] += 1
             self._start_once()
         try:
             yield
         finally:
             with self._lock:
-                self._held[job_id] -= 1
-                if self._held[job_id] <= 0:
-                    del self._held[job_id]
+                self._held[key] -= 1
+                if self._held[key] <= 0:
+                    del self._held[key]
 
-    def held(self) -> list[uuid.UUID]:
+    def held(self) -> list[tuple[uuid.UUID, str]]:
         with self._lock:
             return list(self._held)
 
@@ -58,14 +60,14 @@ class LeaseKeeper:
         while True:
             lease_s = get_settings().step_lease_s
             time.sleep(lease_s / 4)
-            job_ids = self.held()
-            if not job_ids:
+            held = self.held()
+            if not held:
                 continue
             try:
-                with session_scope() as session:
-                    extend_leases(session, job_ids, lease_s)
+                with get_engine().begin() as connection:
+                    extend_leases(connection, held, lease_s)
             except Exception:
-                log.warning("could not renew the leases of %d jobs", len(job_ids), exc_info=True)
+                log.warning("could not renew the leases of %d jobs", len(held), exc_info=True)
 
 
 leases = LeaseKeeper()

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from core.logging import log_fields
 from core.models import Job, Tenant
 from core.repo.jobs import add_event, get_job_for_update, transition, utcnow
@@ -52,9 +52,10 @@ class StepContext:
     batch_id: uuid.UUID | None = None
 
     def save(self, **values: Any) -> None:
-        """Commit part of the checkpoint now, before a side effect that must not be repeated."""
-        with session_scope() as session:
-            merge_checkpoint(session, self.job_id, values)
+        """Commit part of the checkpoint now, before a side effect that must not be repeated.
+        One statement on a plain connection: no ORM session is needed for it."""
+        with get_engine().begin() as connection:
+            merge_checkpoint(connection, self.job_id, values)
         self.checkpoint.update(values)
 
 
@@ -78,7 +79,7 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
     token = configured_token(tenant_id, claim.backend_token)
     started = time.monotonic()
     outcome: Outcome
-    with leases.holding(job_uuid):
+    with leases.holding(job_uuid, step):
         try:
             token = token or _token_for(tenant_id)
         except errors.NemoError as error:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Table, case, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.models import Batch, Job, JobEvent, Tenant
@@ -207,21 +207,27 @@ def _event_row(
     }
 
 
-def extend_leases(session: Session, job_ids: list[uuid.UUID], lease_s: float) -> None:
-    """Heartbeat from long steps (streams, downloads): every lease a process holds at once."""
+def extend_leases(
+    connection: Session | Connection, held: list[tuple[uuid.UUID, str]], lease_s: float
+) -> None:
+    """Heartbeat from long steps (streams, downloads): every lease a process holds at once,
+    given as (job id, step). A lease is renewed only while its job is still in that step and
+    leased: a renewal that races the step's end must not lease the job's next step to nobody."""
     now = utcnow()
-    session.execute(
+    connection.execute(
         update(JOBS)
-        .where(JOBS.c.id.in_(job_ids))
+        .where(tuple_(JOBS.c.id, JOBS.c.state).in_(held), JOBS.c.lease_expires_at.is_not(None))
         .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
     )
 
 
-def merge_checkpoint(session: Session, job_id: uuid.UUID, values: dict[str, Any]) -> None:
-    """Record part of a step's progress at once (before a side effect that must not repeat)."""
-    session.execute(
-        update(Job).where(Job.id == job_id).values(checkpoint=Job.checkpoint.op("||")(values))
-    )
+def merge_checkpoint(
+    connection: Session | Connection, job_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Record part of a step's progress at once (before a side effect that must not repeat).
+    A Core statement on the table: an ORM update would evaluate it against the session first."""
+    merged = JOBS.c.checkpoint.op("||")(values)
+    connection.execute(update(JOBS).where(JOBS.c.id == job_id).values(checkpoint=merged))
 
 
 def due_jobs(session: Session, limit: int) -> list[Job]:

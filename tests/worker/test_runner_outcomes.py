@@ -99,3 +99,32 @@ def test_a_claim_for_another_step_than_the_jobs_changes_nothing(settings: object
     job = _job(job_id)
     assert job.state == JobState.ADMITTED and job.attempts == 0 and job.lease_expires_at is None
     assert _events(job_id) == []
+
+
+def test_a_lease_renewal_that_races_the_steps_end_leaves_the_next_step_free(
+    settings: object,
+) -> None:
+    from core.db import get_engine, session_scope
+    from core.repo.pipeline import advance_to_next_step, claim_step, extend_leases
+
+    job_id = _job_at(JobState.SESSION, step_attempts=0)
+    with session_scope() as session:
+        assert claim_step(session, job_id, JobState.SESSION, lease_s=60) is not None
+    before = _job(job_id).lease_expires_at
+    with get_engine().begin() as connection:  # the step still runs: its lease is renewed
+        extend_leases(connection, [(job_id, JobState.SESSION.value)], lease_s=600)
+    assert _job(job_id).lease_expires_at > before
+
+    with session_scope() as session:
+        moved = advance_to_next_step(
+            session, job_id, JobState.SESSION, attempt=1, checkpoint={}, fields={},
+            message=None, latency_ms=1,
+        )  # fmt: skip
+    with get_engine().begin() as connection:  # the renewal thread read the step as held
+        extend_leases(connection, [(job_id, JobState.SESSION.value)], lease_s=600)
+
+    job = _job(job_id)
+    assert moved and job.state == JobState.UPLOAD
+    assert job.lease_expires_at is None, "the next step was leased to nobody"
+    with session_scope() as session:
+        assert claim_step(session, job_id, JobState.UPLOAD, lease_s=60) is not None
