@@ -29,6 +29,7 @@ from core.errors import loc_path
 from core.intake import Locate, build_batch, parse_json, request_hash, validate_body
 from core.models import Batch, Tenant
 from core.repo import batches as repo
+from core.repo.deliveries import add_batch_completed
 from core.repo.reads import list_jobs
 from core.settings import Settings
 from core.states import JobState
@@ -246,6 +247,9 @@ def cancel_batch(batch_id: str, tenant: TenantDep, session: SessionDep) -> Batch
     if batch.status in repo.FINAL_BATCH:
         raise Conflict(f"the batch has already finished ({batch.status}); nothing to cancel")
     changed = repo.cancel_batch(session, batch)
+    if batch.webhook_url:
+        # Sent by the worker's webhook claimer, as every delivery whose message never came.
+        add_batch_completed(session, batch, grace_s=0)
     session.commit()
     return BatchActionOut(batch=batch_out(batch, _counts(session, batch)), changed=changed)
 

@@ -17,6 +17,7 @@ from core import broker
 from core.models import Job, Tenant
 from core.repo import batches as batch_repo
 from core.repo import reads
+from core.repo.deliveries import add_batch_completed
 from core.repo.jobs import transition
 from core.states import FINAL, JobState
 from core.storage import Storage
@@ -87,6 +88,9 @@ def cancel_job(job_id: str, request: Request, tenant: TenantDep, session: Sessio
     if batch is not None:
         session.flush()
         batch_repo.finish_if_done(session, batch)
+        if batch.status in batch_repo.FINAL_BATCH and batch.webhook_url:
+            # that was its last job; the worker's webhook claimer sends this
+            add_batch_completed(session, batch, grace_s=0)
     session.commit()
     return _job_out(request, session, job)
 

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import WebhookDelivery
+from core.models import Batch, WebhookDelivery
+from core.payloads import batch_data
 from core.repo.jobs import utcnow
 
 PENDING = "pending"
@@ -56,6 +57,23 @@ def add_delivery(
     }
     session.add(delivery)
     return delivery
+
+
+def add_batch_completed(session: Session, batch: Batch, grace_s: float) -> WebhookDelivery:
+    """`batch.completed` for a batch that just reached its final status, whatever ended it
+    (its last job, or a cancel through the API); the caller checked it has a webhook URL."""
+    assert batch.webhook_url is not None
+    session.flush()  # the jobs' new states count in the batch summary
+    return add_delivery(
+        session,
+        tenant_id=batch.tenant_id,
+        batch_id=batch.id,
+        job_id=None,
+        event="batch.completed",
+        url=batch.webhook_url,
+        data=batch_data(session, batch),
+        grace_s=grace_s,
+    )
 
 
 def begin_attempt(

@@ -283,3 +283,42 @@ def test_job_and_batch_events_reach_a_real_receiver_signed_and_retried_after_a_5
         assert secret not in json.dumps(listing)
         other = stranger.client.get(f"/v1/batches/{batch_id}/deliveries", headers=stranger.headers)
         assert other.status_code == 404
+
+
+def test_a_batch_ended_by_cancels_through_the_api_sends_batch_completed(
+    tmp_path: Path, settings: Any
+) -> None:
+    from core.db import session_scope
+    from core.models import Tenant
+
+    with (
+        receiver(fail_first=0) as hook,
+        running_stack(tmp_path, settings={"ALLOW_PRIVATE_URLS": "true"}),
+        api_user() as user,
+    ):
+        with session_scope() as session:  # nothing is admitted: every job stays queued
+            tenant = session.get(Tenant, user.tenant_id)
+            assert tenant is not None
+            tenant.paused_reason = "held by the test"
+        image = user.upload_image("olive")
+        items = [{"ref": ref, "title": "Olive mug", "images": [image]} for ref in ("a", "b")]
+        body = {"webhook_url": f"{hook.url}/hook", "items": items}
+        by_jobs = user.post("/v1/batches", json=body)["id"]
+        whole = user.post("/v1/batches", json=body)["id"]
+
+        first, second = user.get(f"/v1/batches/{by_jobs}/jobs")["items"]
+        user.post(f"/v1/jobs/{first['id']}/cancel")  # one job left: the batch goes on
+        user.post(f"/v1/jobs/{second['id']}/cancel")
+        user.post(f"/v1/batches/{whole}/cancel")
+
+        def completions() -> dict[str, dict[str, Any]] | None:
+            payloads = [json.loads(call["body"]) for call in hook.delivered()]
+            done = {p["data"]["batch_id"]: p["data"] for p in payloads}
+            return done if len(done) == 2 else None
+
+        done = wait_for(completions, 60, "batch.completed for both canceled batches")
+        events = [json.loads(call["body"])["event"] for call in hook.delivered()]
+        assert events == ["batch.completed", "batch.completed"]
+        for batch_id in (by_jobs, whole):
+            assert done[batch_id]["status"] == "canceled"
+            assert done[batch_id]["counts"] == {"canceled": 2}
