@@ -76,6 +76,10 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
     if claim is None:
         return False
     attempts, tenant_id, batch_id = claim.step_attempts, claim.tenant_id, claim.batch_id
+    if attempts > crash_limit():
+        # Every try of this step took its worker down before recording an outcome (a crash,
+        # running out of memory): running it again would take down the next worker too.
+        return apply_outcome(job_uuid, step, _crashed(step, attempts - 1), 0, attempt=attempts)
     token = configured_token(tenant_id, claim.backend_token)
     started = time.monotonic()
     outcome: Outcome
@@ -101,6 +105,22 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
             outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)
     return apply_outcome(job_uuid, step, outcome, latency_ms, attempt=attempts)
+
+
+def crash_limit() -> int:
+    """Claims of one step without an outcome before the job is failed. Counted failures end a
+    step at `max_step_attempts`, so claims beyond it are tries that never came back; twice the
+    limit leaves room for workers killed by their operator (a deploy, a scale-down)."""
+    return 2 * get_settings().max_step_attempts
+
+
+def _crashed(step: JobState, tries: int) -> Fail:
+    return Fail(
+        "worker_crashed",
+        f"The {step.value} step was started {tries} times and its worker died each time before "
+        "it finished (a crash or running out of memory). Retry the job; if it happens again, "
+        "report it with this job's id.",
+    )
 
 
 def slow_down_after_429(error: errors.RateLimited) -> None:

@@ -128,3 +128,22 @@ def test_a_lease_renewal_that_races_the_steps_end_leaves_the_next_step_free(
     assert job.lease_expires_at is None, "the next step was leased to nobody"
     with session_scope() as session:
         assert claim_step(session, job_id, JobState.UPLOAD, lease_s=60) is not None
+
+
+def test_a_step_whose_every_try_killed_its_worker_fails_the_job_instead_of_running_again(
+    settings: object,
+) -> None:
+    from worker.outcomes import Outcome
+    from worker.runner import StepContext, crash_limit, run_step
+
+    def must_not_run(context: StepContext) -> Outcome:
+        raise AssertionError("the step ran again")
+
+    # the step was claimed crash_limit() times and never came back with an outcome
+    job_id = _job_at(JobState.DOWNLOAD, step_attempts=crash_limit())
+    assert run_step(job_id, JobState.DOWNLOAD, must_not_run) is False
+
+    job = _job(job_id)
+    assert job.state == JobState.FAILED and job.error_code == "worker_crashed"
+    assert f"started {crash_limit()} times" in job.error_message
+    assert ("error", "download", job.error_message) in _events(job_id)
