@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -33,6 +33,10 @@ from worker.feeds import FetchError, fetch_feed, hash_urls, parse_feed
 log = logging.getLogger("worker.schedules")
 
 MAX_RUNS_PER_CALL = 100
+RUN_LEASE = timedelta(minutes=30)
+"""How long a claimed firing waits for its run to record an outcome before it is due again: a
+worker that dies mid-run delays that firing, it does not lose it. Longer than any run (a feed
+read within FEED_TIMEOUT_S, its media hashed, one batch stored)."""
 MEDIA_FIELDS = ("images", "clips")
 SHOWN_PROBLEMS = 5
 
@@ -69,18 +73,31 @@ def fire_due(settings: Settings | None = None) -> int:
 
 
 def claim_next(now: datetime) -> uuid.UUID | None:
-    """Take one due schedule and move its `next_run_at` on, in one transaction."""
+    """Take one due schedule and move its `next_run_at` on, in one transaction.
+
+    Until the run records its outcome, `next_run_at` is at most one `RUN_LEASE` ahead (the
+    regular next time when that is sooner): if the worker dies mid-run, the firing is claimed
+    again then. The outcome sets the regular next time (`_set_outcome`).
+    """
     with session_scope() as session:
         schedule = repo.claim_due(session, now)
         if schedule is None:
             return None
-        schedule.next_run_at = None
-        if schedule.enabled:
-            try:
-                schedule.next_run_at = next_run(schedule.cron, schedule.timezone, now)
-            except ScheduleError as error:
-                schedule.last_error = f"{error}; fix the cron expression to run it again"
+        upcoming = _upcoming(schedule, now)
+        schedule.next_run_at = min(upcoming, now + RUN_LEASE) if upcoming else now + RUN_LEASE
         return schedule.id
+
+
+def _upcoming(schedule: Schedule, now: datetime) -> datetime | None:
+    """The schedule's next regular time after `now`; None when paused or its cron is invalid
+    (which is then said in `last_error`)."""
+    if not schedule.enabled:
+        return None
+    try:
+        return next_run(schedule.cron, schedule.timezone, now)
+    except ScheduleError as error:
+        schedule.last_error = f"{error}; fix the cron expression to run it again"
+        return None
 
 
 def run_schedule(schedule_id: uuid.UUID, settings: Settings | None = None) -> uuid.UUID | None:
@@ -284,6 +301,8 @@ def _set_outcome(
     schedule.last_outcome = outcome
     if batch_id is not None:
         schedule.last_batch_id = batch_id
+    # The run is over: from its claim's lease back to the regular next time (see claim_next).
+    schedule.next_run_at = _upcoming(schedule, started)
 
 
 def _record(schedule_id: uuid.UUID, started: datetime, *, error: str, outcome: str) -> None:

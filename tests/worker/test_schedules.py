@@ -273,3 +273,23 @@ def test_a_paused_schedule_run_now_fires_once_and_stays_paused(
     fire_due(run_settings)
     assert len(batches_of(schedule_id)) == 1
     assert schedule_row(schedule_id).next_run_at is None
+
+
+def test_a_firing_whose_worker_died_mid_run_runs_after_the_lease_not_tomorrow(
+    site: Site, run_settings: Any
+) -> None:
+    from worker.schedules import RUN_LEASE, claim_next, run_schedule
+
+    feed = site.put("/feed.csv", csv_feed([("s", "Stool", "")]), "text/csv")
+    now = datetime.now(UTC)
+    schedule_id = make_schedule(source_url=feed, cron="0 2 * * *", next_run_at=now)
+    # A worker claims the firing and dies before its run stores anything.
+    assert claim_next(now) == schedule_id
+    assert claim_next(now + timedelta(minutes=1)) is None  # nobody runs it twice meanwhile
+
+    assert claim_next(now + RUN_LEASE + timedelta(seconds=1)) == schedule_id
+    run_schedule(schedule_id, run_settings)
+    assert len(batches_of(schedule_id)) == 1
+    schedule = schedule_row(schedule_id)
+    assert schedule.next_run_at is not None and schedule.next_run_at > datetime.now(UTC)
+    assert (schedule.next_run_at.hour, schedule.next_run_at.minute) == (2, 0)
