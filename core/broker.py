@@ -5,6 +5,7 @@ to go out is not an error for the caller: the worker's beat re-dispatches from P
 """
 
 import logging
+import uuid
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +17,7 @@ from core.settings import get_settings
 log = logging.getLogger(__name__)
 
 DISPATCH_TASK = "worker.dispatch"
+CANCEL_RENDERS_TASK = "worker.cancel_renders"
 PIPELINE_QUEUE = "pipeline"
 _TIMEOUT_S = 2.0
 
@@ -64,6 +66,15 @@ def send_task(
 def send_dispatch(reason: str, broker_url: str | None = None, **ids: str) -> bool:
     """Ask the dispatcher to admit queued jobs now (new batch, retry, resume)."""
     return send_task(DISPATCH_TASK, {"reason": reason, **ids}, broker_url=broker_url)
+
+
+def send_cancel_renders(job_ids: list[uuid.UUID], broker_url: str | None = None) -> bool:
+    """Ask a worker to cancel the backend renders of jobs just canceled (the API never calls
+    the backend). Best effort: a lost message leaves a render to finish unused."""
+    if not job_ids:
+        return True
+    ids = [str(job_id) for job_id in job_ids]
+    return send_task(CANCEL_RENDERS_TASK, {"job_ids": ids}, broker_url=broker_url)
 
 
 def broker_reachable(broker_url: str | None = None) -> bool:

@@ -8,7 +8,7 @@ the job's `next_attempt_at` or a new chain carries it on.
 from celery import Task
 
 from core.states import JobState
-from worker import admission, credits, recovery, schedules, webhooks
+from worker import admission, credits, recovery, render_cancels, schedules, webhooks
 from worker.celery_app import app
 from worker.runner import StepFunction, run_step
 from worker.steps.download import download_step
@@ -89,6 +89,11 @@ def deliver_webhook(delivery_id: str, attempts_before: int = 0) -> bool:
 @app.task(name="worker.claim_webhooks")
 def claim_webhooks() -> int:
     return webhooks.claim_due()
+
+
+@app.task(name="worker.cancel_renders")
+def cancel_renders(job_ids: list[str]) -> int:
+    return render_cancels.cancel_renders(job_ids)
 
 
 @app.task(name="worker.fire_schedules")

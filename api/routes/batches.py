@@ -241,17 +241,21 @@ def list_batch_jobs(
 
 
 @router.post("/{batch_id}/cancel", response_model=BatchActionOut, summary="Cancel a batch")
-def cancel_batch(batch_id: str, tenant: TenantDep, session: SessionDep) -> BatchActionOut:
-    """Every job not yet final is canceled, and the batch with them."""
+def cancel_batch(
+    batch_id: str, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+) -> BatchActionOut:
+    """Every job not yet final is canceled, and the batch with them; renders in flight are
+    canceled on the backend by a worker."""
     batch = _batch(session, tenant, batch_id, lock=True)
     if batch.status in repo.FINAL_BATCH:
         raise Conflict(f"the batch has already finished ({batch.status}); nothing to cancel")
-    changed = repo.cancel_batch(session, batch)
+    canceled = repo.cancel_batch(session, batch)
     if batch.webhook_url:
         # Sent by the worker's webhook claimer, as every delivery whose message never came.
         add_batch_completed(session, batch, grace_s=0)
     session.commit()
-    return BatchActionOut(batch=batch_out(batch, _counts(session, batch)), changed=changed)
+    broker.send_cancel_renders(canceled.rendering, settings.redis_url)
+    return BatchActionOut(batch=batch_out(batch, _counts(session, batch)), changed=canceled.count)
 
 
 @router.post("/{batch_id}/retry-failed", response_model=BatchActionOut, summary="Retry failed jobs")

@@ -79,10 +79,15 @@ def list_events(
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
-def cancel_job(job_id: str, request: Request, tenant: TenantDep, session: SessionDep) -> JobOut:
+def cancel_job(
+    job_id: str, request: Request, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+) -> JobOut:
+    """The job stops at its current step; a render in flight is canceled on the backend by a
+    worker."""
     job = _job(session, tenant, job_id, lock=True)
     if job.state in FINAL:
         raise Conflict(f"the job has already finished ({job.state}); nothing to cancel")
+    rendering = "render_id" in job.checkpoint and "output_url" not in job.checkpoint
     transition(session, job, JobState.CANCELED, message="canceled through the API")
     batch = batch_repo.get_batch_for_update(session, tenant.id, job.batch_id)
     if batch is not None:
@@ -92,6 +97,8 @@ def cancel_job(job_id: str, request: Request, tenant: TenantDep, session: Sessio
             # that was its last job; the worker's webhook claimer sends this
             add_batch_completed(session, batch, grace_s=0)
     session.commit()
+    if rendering:
+        broker.send_cancel_renders([job.id], settings.redis_url)
     return _job_out(request, session, job)
 
 

@@ -7,10 +7,11 @@ allows, so they agree with `core.states` without loading each job.
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -111,8 +112,20 @@ def _record(
     )
 
 
-def cancel_batch(session: Session, batch: Batch) -> int:
-    """Cancel every non-final job and the batch itself; returns how many jobs changed."""
+def render_in_flight() -> ColumnElement[bool]:
+    """A job posted a render whose video it has not got yet: the backend may still be at it."""
+    return Job.checkpoint.has_key("render_id") & ~Job.checkpoint.has_key("output_url")
+
+
+@dataclass(frozen=True)
+class Canceled:
+    count: int
+    rendering: list[uuid.UUID]
+    """The jobs canceled with a render in flight: the worker cancels those on the backend."""
+
+
+def cancel_batch(session: Session, batch: Batch) -> Canceled:
+    """Cancel every non-final job and the batch itself."""
     now = utcnow()
     old = (
         select(Job.id, Job.state)
@@ -126,14 +139,18 @@ def cancel_batch(session: Session, batch: Batch) -> int:
         .values(
             state=JobState.CANCELED.value, finished_at=now, next_attempt_at=None, step_attempts=0
         )
-        .returning(Job.id, old.c.state)
+        .returning(Job.id, old.c.state, render_in_flight())
     ).all()
     _record(
-        session, [tuple(row) for row in changed], None, JobState.CANCELED.value, "batch canceled"
+        session,
+        [(job_id, state) for job_id, state, _ in changed],
+        None,
+        JobState.CANCELED.value,
+        "batch canceled",
     )
     batch.status = BatchStatus.CANCELED.value
     batch.finished_at = now
-    return len(changed)
+    return Canceled(len(changed), [job_id for job_id, _, rendering in changed if rendering])
 
 
 def retry_failed(session: Session, batch: Batch) -> int:
