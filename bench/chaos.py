@@ -179,13 +179,16 @@ def run(scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path) -> 
 
 
 def _print(outcomes: list[Outcome]) -> None:
-    header = f"{'faults':34} {'jobs':>5} {'ok':>5} {'failed (by code)':32} {'lost':>5} {'dup':>4}"
-    print(f"\n{header} {'final in':>9}")
+    def by_code(o: Outcome) -> str:
+        codes = ", ".join(f"{code} {n}" for code, n in sorted(o.failed.items()))
+        return f"{sum(o.failed.values())}: {codes}" if o.failed else "0"
+
+    width = max([len("failed (by code)"), *(len(by_code(o)) for o in outcomes)])
+    header = f"{'faults':34} {'jobs':>5} {'ok':>5} {'failed (by code)':{width}}"
+    print(f"\n{header} {'lost':>5} {'dup':>4} {'final in':>9}")
     for o in outcomes:
-        failed = ", ".join(f"{code} {n}" for code, n in sorted(o.failed.items())) or "0"
-        failed = f"{sum(o.failed.values())}: {failed}" if o.failed else "0"
         print(
-            f"{o.faults[:34]:34} {o.submitted:>5} {o.succeeded:>5} {failed[:32]:32} "
+            f"{o.faults[:34]:34} {o.submitted:>5} {o.succeeded:>5} {by_code(o):{width}} "
             f"{o.lost:>5} {o.duplicate_renders:>4} {o.seconds:>8.0f}s"
         )
     bad = [o.scenario for o in outcomes if o.lost or o.duplicate_renders]
