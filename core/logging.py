@@ -79,7 +79,8 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    for chatty in ("httpx", "httpx2"):  # one line per request is noise (httpx2: TestClient)
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler
 
 
