@@ -67,6 +67,21 @@ def _warm(bench: BenchStack, image: str) -> None:
     _run_batch(bench, identical_items(image, 2), 120)
 
 
+def _cpu_by_group(bench: BenchStack) -> dict[str, float]:
+    """CPU seconds so far of each worker process group, the API's and the emulator's."""
+    groups = {name: cpu_seconds(bench.pgids(name)) for name in (*WORKER_GROUPS, "api")}
+    return {**groups, "emulator": cpu_seconds([bench.stack.emulator.process.pid])}
+
+
+def _cpu_ms_per_job(bench: BenchStack, before: dict[str, float], jobs: int) -> dict[str, float]:
+    """CPU ms per job of each group since `before`, printed as one line."""
+    now = _cpu_by_group(bench)
+    per_job = {name: (now[name] - before[name]) * 1000 / jobs for name in before}
+    shown = ", ".join(f"{name} {ms:.1f}" for name, ms in per_job.items())
+    print(f"   CPU ms per job by process group: {shown}", flush=True)
+    return per_job
+
+
 def throughput(tmp: Path, jobs: int, pipeline: int, stream: int) -> Throughput:
     """Figure 1: the ideal profile, renders from cache, jobs/s and CPU ms per job."""
     with bench_stack(tmp, profile="ideal", time_scale=1.0, settings=FAST) as bench:
@@ -76,32 +91,21 @@ def throughput(tmp: Path, jobs: int, pipeline: int, stream: int) -> Throughput:
         with bench.client() as client:
             image = bench.upload_image(client, "orange")
         _warm(bench, image)
-        emulator = [bench.stack.emulator.process.pid]
-        api0, work0 = cpu_seconds(bench.pgids("api")), cpu_seconds(bench.pgids(*WORKER_GROUPS))
-        emu0 = cpu_seconds(emulator)
-        groups0 = {name: cpu_seconds(bench.pgids(name)) for name in WORKER_GROUPS}
+        before = _cpu_by_group(bench)
         with bench.client() as client:
             started = time.monotonic()
             batch_id = bench.submit(client, identical_items(image, jobs), "throughput")
         wait_until(lambda: final_count(batch_id) >= jobs, 600, "the batch", every_s=0.1)
         seconds = time.monotonic() - started
-        api1, work1 = cpu_seconds(bench.pgids("api")), cpu_seconds(bench.pgids(*WORKER_GROUPS))
-        emu1 = cpu_seconds(emulator)
-        print(
-            "   worker CPU ms per job by process group: "
-            + ", ".join(
-                f"{name} {(cpu_seconds(bench.pgids(name)) - before) * 1000 / jobs:.1f}"
-                for name, before in groups0.items()
-            ),
-            flush=True,
-        )
+        per_job = _cpu_ms_per_job(bench, before, jobs)
+        work = sum(per_job[name] for name in WORKER_GROUPS)
         return Throughput(
             jobs=jobs,
             seconds=seconds,
             jobs_per_s=jobs / seconds,
-            api_cpu_ms=(api1 - api0) * 1000 / jobs,
-            worker_cpu_ms=(work1 - work0) * 1000 / jobs,
-            emulator_cpu_ms=(emu1 - emu0) * 1000 / jobs,
+            api_cpu_ms=per_job["api"],
+            worker_cpu_ms=work,
+            emulator_cpu_ms=per_job["emulator"],
             succeeded=jobs_by_state(batch_id)["succeeded"],
         )
 
@@ -134,11 +138,13 @@ def makespan(tmp: Path, jobs: int, singles: int, pipeline: int, stream: int) -> 
             image = bench.upload_image(client, "teal")
         _warm(bench, image)
         single = [_run_batch(bench, identical_items(image, 1), 120) for _ in range(singles)]
+        before = _cpu_by_group(bench)
         with bench.client() as client:
             started = time.monotonic()
             batch_id = bench.submit(client, identical_items(image, jobs), "makespan")
         wait_until(lambda: final_count(batch_id) >= jobs, 900, "the batch", every_s=0.2)
         seconds = time.monotonic() - started
+        _cpu_ms_per_job(bench, before, jobs)
         return Makespan(
             jobs=jobs,
             makespan_s=seconds,
