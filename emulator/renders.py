@@ -196,6 +196,8 @@ class RenderManager:
                 job.progress = max(job.progress, 10 + int(85 * share))
                 if done and timed >= 1.0:
                     break
+                if done:  # rendered (or cached) early: wait out the emulated time, do not spin
+                    await asyncio.sleep(min(TICK_S, job.delay_s - elapsed))
             job.output = render.result()
         except asyncio.CancelledError:
             render.cancel()
