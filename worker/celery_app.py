@@ -62,6 +62,9 @@ def create_celery() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # Pacing is our own shared limiter in Redis (worker/ratelimit.py); Celery's per-task
+        # rate limits are unused, and skipping them saves the consumer work on every message.
+        worker_disable_rate_limits=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": visibility},
@@ -69,7 +72,7 @@ def create_celery() -> Celery:
         visibility_timeout=visibility,
         task_default_queue="pipeline",
         task_routes=TASK_ROUTES,
-        # Task events cost a third of a prefork worker's CPU (bench/RESULTS.md). Flower turns
+        # Task events cost about a tenth of the workers' CPU (bench/RESULTS.md). Flower turns
         # them on by itself every few seconds while it runs (its `enable_events`), so they are
         # paid for only while someone watches; `nemo-batch worker --events` forces them on.
         task_send_sent_event=False,
