@@ -64,7 +64,7 @@ def intake(count: int, rounds: int) -> dict[str, float]:
     os.environ["DATABASE_URL"] = f"{base}/{database}"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
+        admin.execute(f'CREATE DATABASE "{database}"')
     try:
         with TemporaryDirectory() as storage:
             os.environ["STORAGE_DIR"] = storage
@@ -83,7 +83,7 @@ def intake(count: int, rounds: int) -> dict[str, float]:
         os.environ.update(saved)
         get_settings.cache_clear()
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def run(count: int, rounds: int) -> dict[str, float]:

@@ -28,7 +28,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 if TYPE_CHECKING:
+    import httpx2
+
     from tests.worker.stack import Stack
+
+    # The API over HTTP, or in process: starlette's TestClient is an httpx2.Client, not httpx's.
+    ApiClient = httpx.Client | httpx2.Client
 
 
 def free_port() -> int:
@@ -148,7 +153,7 @@ class BenchStack:
             self.tenant_id = tenant.id
         self.headers = {"Authorization": f"Bearer {key}"}
 
-    def client(self) -> httpx.Client:
+    def client(self) -> ApiClient:
         if self.api_url:
             return httpx.Client(base_url=self.api_url, headers=self.headers, timeout=120)
         from fastapi.testclient import TestClient
@@ -159,7 +164,7 @@ class BenchStack:
         client.headers.update(self.headers)
         return client
 
-    def upload_image(self, client: httpx.Client, color: str) -> str:
+    def upload_image(self, client: ApiClient, color: str) -> str:
         import io
 
         from PIL import Image
@@ -170,7 +175,7 @@ class BenchStack:
         answer.raise_for_status()
         return str(answer.json()["id"])
 
-    def submit(self, client: httpx.Client, items: list[dict[str, Any]], name: str) -> str:
+    def submit(self, client: ApiClient, items: list[dict[str, Any]], name: str) -> str:
         answer = client.post("/v1/batches", json={"name": name, "items": items})
         if answer.status_code != 201:
             raise RuntimeError(f"batch refused: {answer.status_code} {answer.text[:300]}")

@@ -61,7 +61,7 @@ os.environ["REDIS_URL"] = TEST_REDIS_URL
 
 def _admin(sql: str) -> None:
     with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
-        connection.execute(sql)  # type: ignore[arg-type]
+        connection.execute(sql)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ def demo_database() -> Iterator[str]:
     name = f"nemo_demo_test_{uuid.uuid4().hex[:8]}"
     yield name
     with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.timeout(240)

@@ -1,6 +1,7 @@
 """The content-addressed store: atomic writes, hashes, limits, and its boundary."""
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,12 @@ def test_a_stream_over_the_limit_keeps_nothing(tmp_path: Path) -> None:
 
 
 def test_a_failing_stream_leaves_no_temporary_file(tmp_path: Path) -> None:
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         yield b"partial"
         raise ConnectionError("client went away")
 
     with pytest.raises(ConnectionError):
-        Storage(tmp_path).save_chunks("assets", chunks(), "bin")  # type: ignore[arg-type]
+        Storage(tmp_path).save_chunks("assets", chunks(), "bin")
     assert list((tmp_path / "assets" / "tmp").iterdir()) == []
 
 

@@ -21,10 +21,12 @@ def _probe(path: Path) -> dict[str, Any]:
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         audio = container.streams.audio
+        pixel_format = video.codec_context.format
+        assert pixel_format is not None, "a decoded video stream has a pixel format"
         return {
             "duration": (container.duration or 0) / 1_000_000,
             "codec": video.codec_context.name,
-            "pix_fmt": video.codec_context.format.name,
+            "pix_fmt": pixel_format.name,
             "size": (video.codec_context.width, video.codec_context.height),
             "audio": [a.codec_context.name for a in audio],
         }

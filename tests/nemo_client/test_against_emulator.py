@@ -68,7 +68,9 @@ def _wait_for_render(client: NemoClient, render_id: str) -> RenderStatus:
     raise AssertionError(f"render {render_id} not final within {RENDER_DEADLINE_S} s")
 
 
-def test_a_whole_session_from_anonymous_token_to_downloaded_mp4(client, tmp_path):
+def test_a_whole_session_from_anonymous_token_to_downloaded_mp4(
+    client: NemoClient, tmp_path: Path
+) -> None:
     token = client.anonymous_token(str(uuid.uuid4()))
     assert token.token.startswith("nmv_") and token.user_id
     assert token.credits == 100
@@ -110,7 +112,9 @@ def test_a_whole_session_from_anonymous_token_to_downloaded_mp4(client, tmp_path
     assert client.download(client.render_download_url(render_id), again) > 1000
 
 
-def test_the_emulators_refusals_arrive_as_typed_errors(client, emulator):
+def test_the_emulators_refusals_arrive_as_typed_errors(
+    client: NemoClient, emulator: EmulatorProcess
+) -> None:
     with pytest.raises(ClientIdMissing):
         client.anonymous_token("")
     client.token = "nmv_usr_not_a_real_token"
@@ -135,7 +139,9 @@ def test_the_emulators_refusals_arrive_as_typed_errors(client, emulator):
         client.render_status("render_never_posted")
 
 
-def test_out_of_credits_after_the_anonymous_generation_carries_the_bind_link(client, tmp_path):
+def test_out_of_credits_after_the_anonymous_generation_carries_the_bind_link(
+    client: NemoClient, tmp_path: Path
+) -> None:
     token = client.anonymous_token(str(uuid.uuid4()))
     client.token = token.token
     session = client.create_session()

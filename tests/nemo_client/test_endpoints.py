@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,7 +62,7 @@ def _universal_answer(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json=ok(data))
 
 
-def test_attribution_and_bearer_headers_go_on_every_call(tmp_path):
+def test_attribution_and_bearer_headers_go_on_every_call(tmp_path: Path) -> None:
     backend = FakeBackend(_universal_answer)
     _every_endpoint(backend.client(), tmp_path)
     assert len(backend.requests) == 10
@@ -70,7 +72,7 @@ def test_attribution_and_bearer_headers_go_on_every_call(tmp_path):
         assert request.headers["authorization"] == f"Bearer {TOKEN}"
 
 
-def test_before_request_hook_runs_before_every_call(tmp_path):
+def test_before_request_hook_runs_before_every_call(tmp_path: Path) -> None:
     backend = FakeBackend(_universal_answer)
     calls: list[int] = []
     client = backend.client(before_request=lambda: calls.append(len(backend.requests)))
@@ -78,7 +80,7 @@ def test_before_request_hook_runs_before_every_call(tmp_path):
     assert calls == list(range(10))
 
 
-def test_a_before_request_timeout_becomes_rate_limited_and_sends_nothing():
+def test_a_before_request_timeout_becomes_rate_limited_and_sends_nothing() -> None:
     class Busy(TimeoutError):
         retry_after = 4.5
 
@@ -93,7 +95,7 @@ def test_a_before_request_timeout_becomes_rate_limited_and_sends_nothing():
     assert backend.requests == []
 
 
-def test_anonymous_token_sends_client_id_and_no_bearer():
+def test_anonymous_token_sends_client_id_and_no_bearer() -> None:
     expires = "2030-01-08T00:00:00Z"
     data = {"token": "nmv_usr_new", "user_id": "anon_1", "expires_at": expires, "credits": 100}
     backend = answering(200, ok(data))
@@ -111,14 +113,14 @@ def test_anonymous_token_sends_client_id_and_no_bearer():
     assert "nmv_usr_new" not in repr(token)
 
 
-def test_anonymous_token_accepts_the_older_expires_in_seconds():
+def test_anonymous_token_accepts_the_older_expires_in_seconds() -> None:
     data = {"token": "nmv_usr_x", "user_id": "anon_1", "expires_in": 3600}
     token = client_answering(200, ok(data)).anonymous_token("c")
     left = token.expires_at - datetime.now(UTC)
     assert timedelta(minutes=59) < left <= timedelta(hours=1)
 
 
-def test_token_can_be_replaced_on_a_live_client():
+def test_token_can_be_replaced_on_a_live_client() -> None:
     backend = answering(200, ok({"available": 1, "frozen": 0, "total": 1}))
     client = backend.client()
     client.token = "nmv_usr_second"
@@ -127,7 +129,7 @@ def test_token_can_be_replaced_on_a_live_client():
     assert "nmv_usr_second" not in repr(client)
 
 
-def test_create_session_posts_task_name_and_language():
+def test_create_session_posts_task_name_and_language() -> None:
     data = {"task_id": "task_1", "session_id": 5529798706024415232, "user_id": "anon_1"}
     backend = answering(200, ok(data))
     session = backend.client().create_session(language="de")
@@ -138,7 +140,9 @@ def test_create_session_posts_task_name_and_language():
     assert session.task_id == "task_1"
 
 
-def test_upload_files_sends_one_multipart_files_part_per_file_streamed_from_disk(tmp_path):
+def test_upload_files_sends_one_multipart_files_part_per_file_streamed_from_disk(
+    tmp_path: Path,
+) -> None:
     first, second = tmp_path / "clip.mp4", tmp_path / "logo.png"
     first.write_bytes(b"MP4DATA" * 1000)
     second.write_bytes(b"PNGDATA")
@@ -171,13 +175,15 @@ def test_upload_files_sends_one_multipart_files_part_per_file_streamed_from_disk
     assert (media[0].width, media[0].height, media[0].fps) == (1920, 1080, 30.0)
 
 
-def test_upload_files_reads_files_as_streams_not_bytes(tmp_path, monkeypatch):
+def test_upload_files_reads_files_as_streams_not_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "clip.mp4"
     path.write_bytes(b"x" * 10)
     seen: list[object] = []
     original = httpx.Client.request
 
-    def spy(self, method, url, **kwargs):
+    def spy(self: httpx.Client, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         seen.extend(part[1][1] for part in kwargs.get("files") or [])
         return original(self, method, url, **kwargs)
 
@@ -188,7 +194,7 @@ def test_upload_files_reads_files_as_streams_not_bytes(tmp_path, monkeypatch):
     assert seen[0].closed  # type: ignore[attr-defined]
 
 
-def test_upload_urls_sends_json_with_source_type_url():
+def test_upload_urls_sends_json_with_source_type_url() -> None:
     backend = answering(
         200, ok({"files": [{"filename": "a.jpg", "fileType": "image", "cdnUrl": "https://c/a"}]})
     )
@@ -201,14 +207,14 @@ def test_upload_urls_sends_json_with_source_type_url():
     assert media[0].file_type == "image"
 
 
-def test_credits_reads_available_frozen_and_total():
+def test_credits_reads_available_frozen_and_total() -> None:
     backend = answering(200, ok({"available": 25000, "frozen": 40, "total": 25040}))
     credits = backend.client().credits()
     assert backend.requests[0].url.path == "/api/credits/balance/simple"
     assert (credits.available, credits.frozen, credits.total) == (25000, 40, 25040)
 
 
-def test_credits_total_defaults_to_available_plus_frozen():
+def test_credits_total_defaults_to_available_plus_frozen() -> None:
     credits = client_answering(200, {"available": 10, "frozen": 5}).credits()
     assert credits.total == 15
 
@@ -216,7 +222,7 @@ def test_credits_total_defaults_to_available_plus_frozen():
 DRAFT = {"t": [{"tt": 0, "sg": [{"d": 10000, "m": {"title": "city"}}]}]}
 
 
-def test_session_state_reads_draft_media_and_hashes_the_draft_canonically():
+def test_session_state_reads_draft_media_and_hashes_the_draft_canonically() -> None:
     data = {
         "session_id": "5",
         "task_id": "t",
@@ -238,20 +244,20 @@ def test_session_state_reads_draft_media_and_hashes_the_draft_canonically():
     assert not changed.has_timeline
 
 
-def test_session_state_without_draft_has_a_stable_hash_and_no_media():
+def test_session_state_without_draft_has_a_stable_hash_and_no_media() -> None:
     state = client_answering(200, ok({"state": {}})).session_state("5")
     assert state.draft is None
     assert state.media_count == 0
     assert state.draft_hash == SessionState.parse({"state": {}}).draft_hash
 
 
-def test_session_ids_are_quoted_into_the_path():
+def test_session_ids_are_quoted_into_the_path() -> None:
     backend = answering(200, ok({"state": {}}))
     backend.client().session_state("../credits")
     assert backend.requests[0].url.raw_path == b"/api/state/nemo_agent/me/..%2Fcredits/latest"
 
 
-def test_export_posts_id_session_draft_and_default_output():
+def test_export_posts_id_session_draft_and_default_output() -> None:
     answer = {"success": True, "data": {"id": "render_1", "status": "pending", "progress": 5}}
     backend = answering(200, answer)
     status = backend.client().export("render_1", "5", DRAFT)
@@ -266,7 +272,7 @@ def test_export_posts_id_session_draft_and_default_output():
     assert (status.id, status.status, status.progress) == ("render_1", "pending", 5)
 
 
-def test_export_passes_a_given_output_untouched():
+def test_export_passes_a_given_output_untouched() -> None:
     backend = answering(200, {"success": True, "data": {"id": "r", "status": "pending"}})
     output = {"format": "mp4", "quality": "medium", "resolution": "720p"}
     backend.client().export("r", "5", DRAFT, output=output)
@@ -313,7 +319,7 @@ def test_export_passes_a_given_output_untouched():
         },
     ],
 )
-def test_render_status_reads_every_shape_of_a_completed_render(body):
+def test_render_status_reads_every_shape_of_a_completed_render(body: dict[str, Any]) -> None:
     backend = answering(200, body)
     status = backend.client().render_status("render_1")
     assert backend.requests[0].url.path == "/api/render/proxy/lambda/render_1"
@@ -323,7 +329,7 @@ def test_render_status_reads_every_shape_of_a_completed_render(body):
     assert status.output_url == "https://cdn/o.mp4"
 
 
-def test_render_status_reads_duration_and_size_from_the_output_object():
+def test_render_status_reads_duration_and_size_from_the_output_object() -> None:
     body = {
         "taskId": "r",
         "status": "completed",
@@ -334,7 +340,7 @@ def test_render_status_reads_duration_and_size_from_the_output_object():
     assert (status.duration, status.size) == (12.5, 2048)
 
 
-def test_a_failed_render_carries_the_backends_error_text():
+def test_a_failed_render_carries_the_backends_error_text() -> None:
     body = {
         "success": True,
         "data": {"id": "r", "status": "failed", "progress": 40, "error": "ffmpeg exited 1"},
@@ -344,29 +350,29 @@ def test_a_failed_render_carries_the_backends_error_text():
     assert status.error == "ffmpeg exited 1"
 
 
-def test_a_processing_render_is_not_final():
+def test_a_processing_render_is_not_final() -> None:
     body = {"success": True, "data": {"id": "r", "status": "processing", "progress": 55}}
     status = client_answering(200, body).render_status("r")
     assert (status.status, status.progress, status.is_final) == ("processing", 55, False)
 
 
-def test_cancel_render_posts_to_the_cancel_path():
+def test_cancel_render_posts_to_the_cancel_path() -> None:
     backend = answering(200, {"success": True, "data": {"id": "r", "status": "canceled"}})
     backend.client().cancel_render("r")
     assert backend.requests[0].method == "POST"
     assert backend.requests[0].url.path == "/api/render/proxy/lambda/r/cancel"
 
 
-def test_cancel_render_accepts_an_empty_answer():
+def test_cancel_render_accepts_an_empty_answer() -> None:
     FakeBackend(lambda request: httpx.Response(204)).client().cancel_render("r")
 
 
-def test_render_download_url_is_absolute_on_the_base():
+def test_render_download_url_is_absolute_on_the_base() -> None:
     client = client_answering(200, {})
     assert client.render_download_url("render_1") == f"{BASE}/api/render/proxy/render_1/download"
 
 
-def test_download_streams_a_relative_url_with_credentials_into_the_file(tmp_path):
+def test_download_streams_a_relative_url_with_credentials_into_the_file(tmp_path: Path) -> None:
     backend = FakeBackend(lambda request: httpx.Response(200, content=iter([b"a" * 10, b"b" * 5])))
     dest = tmp_path / "video.mp4"
     written = backend.client().download("/api/render/proxy/r/download", dest)
@@ -377,7 +383,7 @@ def test_download_streams_a_relative_url_with_credentials_into_the_file(tmp_path
     assert list(tmp_path.iterdir()) == [dest]
 
 
-def test_download_from_another_host_sends_no_credentials(tmp_path):
+def test_download_from_another_host_sends_no_credentials(tmp_path: Path) -> None:
     backend = FakeBackend(lambda request: httpx.Response(200, content=b"mp4"))
     backend.client().download("https://cdn.example/out/o.mp4", tmp_path / "o.mp4")
     request = backend.requests[0]
@@ -385,9 +391,9 @@ def test_download_from_another_host_sends_no_credentials(tmp_path):
     assert "authorization" not in request.headers
 
 
-def test_a_failed_download_leaves_no_file_behind(tmp_path):
+def test_a_failed_download_leaves_no_file_behind(tmp_path: Path) -> None:
     def cut(request: httpx.Request) -> httpx.Response:
-        def body():
+        def body() -> Iterator[bytes]:
             yield b"partial"
             raise httpx.RemoteProtocolError("peer closed connection")
 
@@ -402,7 +408,7 @@ def test_a_failed_download_leaves_no_file_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_client_closes_as_a_context_manager():
+def test_the_client_closes_as_a_context_manager() -> None:
     with client_answering(200, ok({"available": 1})) as client:
         client.credits()
     with pytest.raises(RuntimeError):
@@ -419,11 +425,11 @@ def test_the_client_closes_as_a_context_manager():
     ],
     ids=["code-envelope", "code-as-string", "success-envelope", "bare-object"],
 )
-def test_every_envelope_shape_yields_the_same_result(body):
+def test_every_envelope_shape_yields_the_same_result(body: dict[str, Any]) -> None:
     credits = client_answering(200, body).credits()
     assert (credits.available, credits.frozen, credits.total) == (7, 1, 8)
 
 
-def test_a_success_envelope_without_the_expected_object_is_a_protocol_error():
+def test_a_success_envelope_without_the_expected_object_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         client_answering(200, {"code": 0, "message": "ok", "data": None}).credits()

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from worker.nemo import ProtocolError, SessionLost, TokenInvalid, TurnEvent
+from worker.nemo import ProtocolError, SessionLost, TokenInvalid, TurnEvent, TurnResult
 
 from ._support import FakeBackend, sse_lines, sse_response
 
 
-def _turn(body: bytes | Iterator[bytes], **kwargs):
+def _turn(body: bytes | Iterator[bytes], **kwargs: Any) -> tuple[TurnResult, FakeBackend]:
     backend = FakeBackend(lambda request: sse_response(body))
     return backend.client().send_message("5529", "make a video", **kwargs), backend
 
@@ -33,7 +34,7 @@ def adk(*parts: dict, partial: bool = False, role: str = "model") -> dict:
     return event
 
 
-def test_the_message_is_posted_as_an_adk_run_request_accepting_an_event_stream():
+def test_the_message_is_posted_as_an_adk_run_request_accepting_an_event_stream() -> None:
     _, backend = _turn(sse_lines(adk({"text": "ok"})))
     request = backend.requests[0]
     assert request.url.path == "/run_sse"
@@ -46,7 +47,7 @@ def test_the_message_is_posted_as_an_adk_run_request_accepting_an_event_stream()
     }
 
 
-def test_adk_partial_chunks_are_superseded_by_the_full_text_event():
+def test_adk_partial_chunks_are_superseded_by_the_full_text_event() -> None:
     body = sse_lines(
         adk({"text": "Your video "}, partial=True),
         adk({"text": "is ready."}, partial=True),
@@ -59,13 +60,13 @@ def test_adk_partial_chunks_are_superseded_by_the_full_text_event():
     assert turn.events == 3
 
 
-def test_only_partial_chunks_are_joined_into_the_text():
+def test_only_partial_chunks_are_joined_into_the_text() -> None:
     body = sse_lines(adk({"text": "Hel"}, partial=True), adk({"text": "lo"}, partial=True))
     turn, _ = _turn(body)
     assert turn.text == "Hello"
 
 
-def test_adk_tool_calls_and_results_are_collected_in_order():
+def test_adk_tool_calls_and_results_are_collected_in_order() -> None:
     body = sse_lines(
         adk(
             {
@@ -101,12 +102,12 @@ def test_adk_tool_calls_and_results_are_collected_in_order():
     assert turn.text == "Done."
 
 
-def test_the_users_own_message_echoed_back_is_not_taken_as_the_reply():
+def test_the_users_own_message_echoed_back_is_not_taken_as_the_reply() -> None:
     turn, _ = _turn(sse_lines(adk({"text": "make a video"}, role="user"), adk({"text": "Sure."})))
     assert turn.text == "Sure."
 
 
-def test_a_turn_with_tool_calls_only_has_no_text_and_needs_verification():
+def test_a_turn_with_tool_calls_only_has_no_text_and_needs_verification() -> None:
     body = sse_lines(adk({"functionCall": {"name": "edit_multitrack", "args": {}}}))
     turn, _ = _turn(body)
     assert turn.text == "" and not turn.has_text
@@ -114,7 +115,7 @@ def test_a_turn_with_tool_calls_only_has_no_text_and_needs_verification():
     assert not turn.cut
 
 
-def test_vendor_type_events_are_read_like_adk_events():
+def test_vendor_type_events_are_read_like_adk_events() -> None:
     body = sse_lines(
         {"type": "heartbeat"},
         {"type": "tool_call", "name": "generate_video_with_seedance", "args": {"p": 1}},
@@ -130,7 +131,7 @@ def test_vendor_type_events_are_read_like_adk_events():
     assert turn.keepalives == 1
 
 
-def test_comment_lines_empty_data_and_heartbeats_count_as_keepalives():
+def test_comment_lines_empty_data_and_heartbeats_count_as_keepalives() -> None:
     body = sse_lines(
         ": keep-alive\n\n",
         "data:\n\n",
@@ -144,14 +145,14 @@ def test_comment_lines_empty_data_and_heartbeats_count_as_keepalives():
     assert turn.text == "ok"
 
 
-def test_a_comment_split_across_chunks_is_counted_once():
+def test_a_comment_split_across_chunks_is_counted_once() -> None:
     turn, _ = _turn(
         iter([b"da", b"ta: {}\n\n:", b" ping\n\n", b'data: {"type":', b'"heartbeat"}\n\n'])
     )
     assert turn.keepalives == 2
 
 
-def test_an_in_stream_error_is_reported_not_raised():
+def test_an_in_stream_error_is_reported_not_raised() -> None:
     body = sse_lines(adk({"text": "Working"}, partial=True), {"error": "model overloaded"})
     turn, _ = _turn(body)
     assert turn.error == "model overloaded"
@@ -159,7 +160,7 @@ def test_an_in_stream_error_is_reported_not_raised():
     assert not turn.cut
 
 
-def test_every_event_is_handed_to_on_event_as_it_arrives():
+def test_every_event_is_handed_to_on_event_as_it_arrives() -> None:
     seen: list[TurnEvent] = []
     body = sse_lines(
         ": hi\n\n",
@@ -170,7 +171,7 @@ def test_every_event_is_handed_to_on_event_as_it_arrives():
     assert [event.kind for event in seen] == ["keepalive", "tool_call", "text"]
 
 
-def test_a_stream_cut_mid_turn_returns_cut_instead_of_raising():
+def test_a_stream_cut_mid_turn_returns_cut_instead_of_raising() -> None:
     def body() -> Iterator[bytes]:
         yield sse_lines(adk({"functionCall": {"name": "edit_multitrack", "args": {}}}))
         raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
@@ -182,7 +183,7 @@ def test_a_stream_cut_mid_turn_returns_cut_instead_of_raising():
     assert turn.needs_verification
 
 
-def test_a_read_timeout_mid_stream_is_a_cut():
+def test_a_read_timeout_mid_stream_is_a_cut() -> None:
     def body() -> Iterator[bytes]:
         yield b": ping\n\n"
         raise httpx.ReadTimeout("no chunk for 60 s")
@@ -206,7 +207,7 @@ class _KeepAlivesForever(httpx.SyncByteStream):
         self.closed = True
 
 
-def test_the_wall_clock_deadline_closes_a_stream_that_only_sends_keepalives():
+def test_the_wall_clock_deadline_closes_a_stream_that_only_sends_keepalives() -> None:
     stream = _KeepAlivesForever()
     backend = FakeBackend(
         lambda request: httpx.Response(
@@ -223,7 +224,7 @@ def test_the_wall_clock_deadline_closes_a_stream_that_only_sends_keepalives():
     assert stream.closed
 
 
-def test_the_deadline_also_stops_a_stream_of_events_and_keeps_what_arrived():
+def test_the_deadline_also_stops_a_stream_of_events_and_keeps_what_arrived() -> None:
     def body() -> Iterator[bytes]:
         yield sse_lines(adk({"functionCall": {"name": "generate_music", "args": {}}}))
         for index in range(400):
@@ -236,7 +237,7 @@ def test_the_deadline_also_stops_a_stream_of_events_and_keeps_what_arrived():
     assert turn.text.startswith("0 1 ")
 
 
-def test_a_json_envelope_error_instead_of_a_stream_raises_its_error():
+def test_a_json_envelope_error_instead_of_a_stream_raises_its_error() -> None:
     backend = FakeBackend(lambda request: httpx.Response(200, json={"code": 1001, "message": "x"}))
     with pytest.raises(TokenInvalid):
         backend.client().send_message("5", "hi")
@@ -245,19 +246,19 @@ def test_a_json_envelope_error_instead_of_a_stream_raises_its_error():
         backend.client().send_message("5", "hi")
 
 
-def test_a_json_success_instead_of_a_stream_is_a_protocol_error():
+def test_a_json_success_instead_of_a_stream_is_a_protocol_error() -> None:
     backend = FakeBackend(lambda request: httpx.Response(200, json={"code": 0, "data": {}}))
     with pytest.raises(ProtocolError):
         backend.client().send_message("5", "hi")
 
 
-def test_a_stream_without_an_event_stream_content_type_is_still_read():
+def test_a_stream_without_an_event_stream_content_type_is_still_read() -> None:
     body = sse_lines(adk({"text": "ok"}))
     backend = FakeBackend(lambda request: httpx.Response(200, content=body))
     assert backend.client().send_message("5", "hi").text == "ok"
 
 
-def test_unparseable_data_lines_are_skipped():
+def test_unparseable_data_lines_are_skipped() -> None:
     turn, _ = _turn(sse_lines("data: not json\n\n", "data: [1]\n\n", adk({"text": "ok"})))
     assert turn.text == "ok"
     assert turn.error is None

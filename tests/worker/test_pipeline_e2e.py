@@ -2,6 +2,7 @@
 Postgres, Redis and the emulator over HTTP."""
 
 from pathlib import Path
+from typing import TypedDict
 
 import av
 
@@ -12,13 +13,26 @@ from tests.worker.stack import running_stack
 ASPECTS = {"9:16": 9 / 16, "16:9": 16 / 9, "1:1": 1.0}
 
 
+class ItemOptions(TypedDict):
+    aspect_ratio: str
+    duration_s: int
+
+
+class Item(TypedDict):
+    ref: str
+    title: str
+    description: str
+    images: list[str]
+    options: ItemOptions
+
+
 def test_thirty_jobs_with_realistic_latencies_all_succeed_with_one_render_each(
     tmp_path: Path, settings: object
 ) -> None:
     with running_stack(tmp_path, profile="realistic", time_scale=0.01) as stack, api_user() as user:
         images = [user.upload_image(color) for color in ("red", "green", "blue")]
         aspects = list(ASPECTS)
-        items = [
+        items: list[Item] = [
             {
                 "ref": f"sku-{n}",
                 "title": f"Product {n}",

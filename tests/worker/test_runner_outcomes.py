@@ -67,7 +67,7 @@ def _events(job_id: uuid.UUID) -> list[tuple[str, str, str | None]]:
             .where(JobEvent.job_id == job_id)
             .order_by(JobEvent.id)
         )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [(kind, step, message) for kind, step, message in rows]
 
 
 def test_the_first_claim_of_an_admitted_job_starts_its_token_step_once(settings: object) -> None:

@@ -98,7 +98,8 @@ def batches_of(schedule_id: uuid.UUID) -> list[Batch]:
         return list(session.scalars(query))
 
 
-def jobs_of(batch_id: uuid.UUID) -> list[Job]:
+def jobs_of(batch_id: uuid.UUID | None) -> list[Job]:
+    assert batch_id is not None
     with session_scope() as session:
         query = select(Job).where(Job.batch_id == batch_id).order_by(Job.item_index)
         return list(session.scalars(query))
@@ -139,7 +140,7 @@ def test_runs_make_videos_only_of_new_or_changed_products_until_forced(
 
     first = run_schedule(schedule_id, run_settings)
     assert refs_of(first) == ["sku-1", "sku-2", "sku-3"]
-    assert all(job.product_fingerprint for job in jobs_of(first))  # type: ignore[arg-type]
+    assert all(job.product_fingerprint for job in jobs_of(first))
     assert schedule_row(schedule_id).last_batch_id == first
     finish(first)
 
@@ -156,7 +157,7 @@ def test_runs_make_videos_only_of_new_or_changed_products_until_forced(
     assert refs_of(changed) == ["sku-1", "sku-2"]
     assert "2 of 3 products" in (schedule_row(schedule_id).last_outcome or "")
 
-    finish(changed, **{"sku-2": JobState.FAILED.value})
+    finish(changed, JobState.SUCCEEDED, **{"sku-2": JobState.FAILED.value})
     retried = run_schedule(schedule_id, run_settings)
     assert refs_of(retried) == ["sku-2"]  # its new input has no succeeded video yet
 
@@ -174,7 +175,7 @@ def test_stored_items_and_a_json_feed_are_read_like_a_batch(site: Site, run_sett
     items = [{"ref": "p1", "title": "Lamp", "options": {"duration_s": 30}}, {"title": "Desk"}]
     stored = make_schedule(items=items, options={"aspect_ratio": "1:1"})
     batch_id = run_schedule(stored, run_settings)
-    jobs = jobs_of(batch_id)  # type: ignore[arg-type]
+    jobs = jobs_of(batch_id)
     assert [job.ref for job in jobs] == ["p1", "Desk"]  # a product without a ref is its title
     assert jobs[0].options == {"aspect_ratio": "1:1", "duration_s": 30, "language": "en"}
 

@@ -34,14 +34,14 @@ def _limiter(key: str, rate_per_s: float, burst: int) -> RateLimiter:
     return RateLimiter(redis.Redis.from_url(REDIS_URL), key, rate_per_s=rate_per_s, burst=burst)
 
 
-def test_a_full_bucket_grants_its_burst_at_once_then_asks_to_wait_one_interval(key):
+def test_a_full_bucket_grants_its_burst_at_once_then_asks_to_wait_one_interval(key: str) -> None:
     limiter = _limiter(key, rate_per_s=2, burst=5)
     assert [limiter.try_acquire() for _ in range(5)] == [0.0] * 5
     wait = limiter.try_acquire()
     assert 0.3 < wait <= 0.5
 
 
-def test_two_processes_share_one_bucket_and_are_paced_at_the_configured_rate(key):
+def test_two_processes_share_one_bucket_and_are_paced_at_the_configured_rate(key: str) -> None:
     rate, burst, per_process = 10.0, 5, 10
     limiters = [_limiter(key, rate, burst), _limiter(key, rate, burst)]
     grants: list[tuple[float, int]] = []
@@ -74,7 +74,7 @@ def test_two_processes_share_one_bucket_and_are_paced_at_the_configured_rate(key
     assert elapsed < minimum + 4.0
 
 
-def test_push_back_from_one_process_delays_every_process(key):
+def test_push_back_from_one_process_delays_every_process(key: str) -> None:
     first, second = _limiter(key, 20, 5), _limiter(key, 20, 5)
     first.push_back(1.0)
     assert 0.8 <= second.try_acquire() <= 1.1
@@ -84,21 +84,21 @@ def test_push_back_from_one_process_delays_every_process(key):
     assert 0.8 <= waited < 3.0
 
 
-def test_after_a_push_back_pacing_restarts_without_a_burst(key):
+def test_after_a_push_back_pacing_restarts_without_a_burst(key: str) -> None:
     limiter = _limiter(key, rate_per_s=5, burst=10)
     limiter.push_back(0.3)
     limiter.acquire(timeout_s=5)
     assert limiter.try_acquire() > 0.05
 
 
-def test_a_shorter_push_back_never_shortens_a_longer_one(key):
+def test_a_shorter_push_back_never_shortens_a_longer_one(key: str) -> None:
     limiter = _limiter(key, 10, 5)
     limiter.push_back(3.0)
     limiter.push_back(0.5)
     assert limiter.try_acquire() >= 2.5
 
 
-def test_acquire_gives_up_at_once_when_the_wait_outlasts_its_timeout(key):
+def test_acquire_gives_up_at_once_when_the_wait_outlasts_its_timeout(key: str) -> None:
     limiter = _limiter(key, 10, 5)
     limiter.push_back(20.0)
     started = time.monotonic()
@@ -108,18 +108,25 @@ def test_acquire_gives_up_at_once_when_the_wait_outlasts_its_timeout(key):
     assert 18.0 <= raised.value.retry_after <= 20.5
 
 
-def test_the_bucket_key_expires_once_it_would_be_full_again(key):
+def test_the_bucket_key_expires_once_it_would_be_full_again(key: str) -> None:
     limiter = _limiter(key, rate_per_s=10, burst=5)
     limiter.try_acquire()
     ttl = redis.Redis.from_url(REDIS_URL).pttl(key)
     assert 60_000 <= ttl <= 61_000
 
 
-def test_a_pushed_back_limiter_makes_the_client_raise_rate_limited_without_calling(key):
+def test_a_pushed_back_limiter_makes_the_client_raise_rate_limited_without_calling(
+    key: str,
+) -> None:
     limiter = _limiter(key, 10, 5)
     limiter.push_back(30.0)
     sent: list[httpx.Request] = []
-    transport = httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(200))
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(record)
     client = NemoClient("https://nemo.test", transport=transport, before_request=limiter.acquire)
     with pytest.raises(RateLimited) as raised:
         client.credits()
@@ -127,7 +134,7 @@ def test_a_pushed_back_limiter_makes_the_client_raise_rate_limited_without_calli
     assert sent == []
 
 
-def test_invalid_settings_are_refused():
+def test_invalid_settings_are_refused() -> None:
     connection = redis.Redis.from_url(REDIS_URL)
     with pytest.raises(ValueError):
         RateLimiter(connection, "k", rate_per_s=0, burst=1)
