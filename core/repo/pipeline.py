@@ -80,17 +80,7 @@ def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: flo
         previous, *fields = claimed
         if previous != step.value:
             check_transition(previous, step.value)
-            session.execute(
-                insert(JOB_EVENTS),
-                _event_row(
-                    job_id,
-                    step.value,
-                    "state",
-                    0,
-                    f"{previous} -> {step.value}",
-                    data={"from": previous, "to": step.value},
-                ),
-            )
+            session.execute(insert(JOB_EVENTS), _state_event(job_id, previous, step.value))
         return Claim(*fields)
     job = _claim_job(session, job_id, step, lease_s)
     if job is None:
@@ -171,14 +161,7 @@ def advance_to_next_step(
         insert(JOB_EVENTS),
         [
             _event_row(job_id, step.value, "step_done", attempt, message, latency_ms=latency_ms),
-            _event_row(
-                job_id,
-                target.value,
-                "state",
-                0,
-                f"{step.value} -> {target.value}",
-                data={"from": step.value, "to": target.value},
-            ),
+            _state_event(job_id, step.value, target.value),
         ],
     )
     return True
@@ -205,6 +188,12 @@ def _event_row(
         "latency_ms": latency_ms,
         "data": data,
     }
+
+
+def _state_event(job_id: uuid.UUID, previous: str, target: str) -> dict[str, Any]:
+    """The event `transition` records for a state change, as a row to insert."""
+    data = {"from": previous, "to": target}
+    return _event_row(job_id, target, "state", 0, f"{previous} -> {target}", data=data)
 
 
 def extend_leases(
