@@ -7,6 +7,7 @@ import uuid
 from core.db import session_scope
 from core.logging import log_fields
 from core.models import Job, Tenant
+from core.repo.batches import has_render_in_flight
 from core.repo.jobs import add_event
 from core.states import JobState
 from worker.backend import client_for
@@ -47,10 +48,9 @@ def _render_to_cancel(job_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
         job = session.get(Job, job_id)
         if job is None or job.state != JobState.CANCELED.value:
             return None  # retried meanwhile: its pipeline uses the render again
-        render_id = job.checkpoint.get("render_id")
-        if not render_id or "output_url" in job.checkpoint:
+        if not has_render_in_flight(job.checkpoint):
             return None
-        return job.tenant_id, str(render_id)
+        return job.tenant_id, str(job.checkpoint["render_id"])
 
 
 def _note(job_id: str, kind: str, message: str) -> None:

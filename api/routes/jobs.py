@@ -87,7 +87,7 @@ def cancel_job(
     job = _job(session, tenant, job_id, lock=True)
     if job.state in FINAL:
         raise Conflict(f"the job has already finished ({job.state}); nothing to cancel")
-    rendering = "render_id" in job.checkpoint and "output_url" not in job.checkpoint
+    rendering = batch_repo.has_render_in_flight(job.checkpoint)
     transition(session, job, JobState.CANCELED, message="canceled through the API")
     batch = batch_repo.get_batch_for_update(session, tenant.id, job.batch_id)
     if batch is not None:

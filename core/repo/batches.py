@@ -117,6 +117,11 @@ def render_in_flight() -> ColumnElement[bool]:
     return Job.checkpoint.has_key("render_id") & ~Job.checkpoint.has_key("output_url")
 
 
+def has_render_in_flight(checkpoint: dict[str, Any]) -> bool:
+    """`render_in_flight` for a job already loaded."""
+    return bool(checkpoint.get("render_id")) and "output_url" not in checkpoint
+
+
 @dataclass(frozen=True)
 class Canceled:
     count: int
