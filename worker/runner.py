@@ -71,8 +71,8 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
     next step in pipeline order (so the chain may go on), False otherwise."""
     job_uuid = uuid.UUID(str(job_id))
     lease_s = get_settings().step_lease_s
-    with session_scope() as session:
-        claim = claim_step(session, job_uuid, step, lease_s)
+    with get_engine().begin() as connection:
+        claim = claim_step(connection, job_uuid, step, lease_s)
     if claim is None:
         return False
     attempts, tenant_id, batch_id = claim.step_attempts, claim.tenant_id, claim.batch_id
@@ -183,9 +183,9 @@ def apply_outcome(
     """Record what the step asked for; True if the job moved on to the next step in order."""
     if _plain_advance(step, outcome):
         assert isinstance(outcome, Advance)
-        with session_scope() as session:
+        with get_engine().begin() as connection:
             advanced = advance_to_next_step(
-                session,
+                connection,
                 job_id,
                 step,
                 attempt=attempt,

@@ -32,12 +32,14 @@ JOB_EVENTS = cast(Table, JobEvent.__table__)
 TENANT_TOKEN = select(Tenant.backend_token).where(Tenant.id == JOBS.c.tenant_id).scalar_subquery()
 
 
-def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Claim | None:
+def claim_step(
+    connection: Connection, job_id: uuid.UUID, step: JobState, lease_s: float
+) -> Claim | None:
     """Take the lease on a job's current step, or None when the job is not ours to run now.
 
     The common case, a due job whose step nobody holds (or, for the first step, a job just
-    admitted), is one UPDATE ... RETURNING: a step is claimed several times per job, so this is
-    on the hot path. The rest is decided row by row.
+    admitted), is one UPDATE ... RETURNING on the connection, no ORM session: a step is claimed
+    several times per job, so this is on the hot path. The rest is decided row by row.
     """
     now = utcnow()
     # A job just admitted starts its first step here: the claim moves it on.
@@ -48,7 +50,7 @@ def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: flo
         .with_for_update()
         .subquery("before")
     )
-    claimed = session.execute(
+    claimed = connection.execute(
         update(JOBS)
         .where(
             JOBS.c.id == before.c.id,
@@ -80,21 +82,24 @@ def claim_step(session: Session, job_id: uuid.UUID, step: JobState, lease_s: flo
         previous, *fields = claimed
         if previous != step.value:
             check_transition(previous, step.value)
-            session.execute(insert(JOB_EVENTS), _state_event(job_id, previous, step.value))
+            connection.execute(insert(JOB_EVENTS), _state_event(job_id, previous, step.value))
         return Claim(*fields)
-    job = _claim_job(session, job_id, step, lease_s)
-    if job is None:
-        return None
-    tenant = session.get(Tenant, job.tenant_id)
-    return Claim(
-        step_attempts=job.step_attempts,
-        input=dict(job.input),
-        options=dict(job.options),
-        checkpoint=dict(job.checkpoint),
-        tenant_id=job.tenant_id,
-        batch_id=job.batch_id,
-        backend_token=tenant.backend_token if tenant else None,
-    )
+    # An ORM session inside the connection's transaction, which commits with it.
+    with Session(bind=connection) as session:
+        job = _claim_job(session, job_id, step, lease_s)
+        tenant = session.get(Tenant, job.tenant_id) if job is not None else None
+        session.flush()  # a job left alone may still have been given a time to look again
+        if job is None:
+            return None
+        return Claim(
+            step_attempts=job.step_attempts,
+            input=dict(job.input),
+            options=dict(job.options),
+            checkpoint=dict(job.checkpoint),
+            tenant_id=job.tenant_id,
+            batch_id=job.batch_id,
+            backend_token=tenant.backend_token if tenant else None,
+        )
 
 
 def _claim_job(session: Session, job_id: uuid.UUID, step: JobState, lease_s: float) -> Job | None:
@@ -124,7 +129,7 @@ def _claim_job(session: Session, job_id: uuid.UUID, step: JobState, lease_s: flo
 
 
 def advance_to_next_step(
-    session: Session,
+    connection: Connection,
     job_id: uuid.UUID,
     step: JobState,
     *,
@@ -141,7 +146,7 @@ def advance_to_next_step(
     target = check_transition(step.value, next_step(step.value).value)
     if target not in RUNNING:
         raise ValueError(f"{step} is the last step: finish the job with `transition`")
-    moved = session.execute(
+    moved = connection.execute(
         update(JOBS)
         .where(JOBS.c.id == job_id, JOBS.c.state == step.value)
         .values(
@@ -157,7 +162,7 @@ def advance_to_next_step(
     ).first()
     if moved is None:
         return False
-    session.execute(
+    connection.execute(
         insert(JOB_EVENTS),
         [
             _event_row(job_id, step.value, "step_done", attempt, message, latency_ms=latency_ms),

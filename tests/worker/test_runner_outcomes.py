@@ -71,30 +71,32 @@ def _events(job_id: uuid.UUID) -> list[tuple[str, str, str | None]]:
 
 
 def test_the_first_claim_of_an_admitted_job_starts_its_token_step_once(settings: object) -> None:
-    from core.db import session_scope
+    from core.db import get_engine
     from core.repo.pipeline import claim_step
 
     job_id = _job_at(JobState.ADMITTED, step_attempts=0)
-    with session_scope() as session:
-        claim = claim_step(session, job_id, JobState.TOKEN, lease_s=60)
-    with session_scope() as session:
+    with get_engine().begin() as connection:
+        claim = claim_step(connection, job_id, JobState.TOKEN, lease_s=60)
+    with get_engine().begin() as connection:
         # a duplicate message while the lease is held: not ours to run
-        duplicate = claim_step(session, job_id, JobState.TOKEN, lease_s=60)
+        duplicate = claim_step(connection, job_id, JobState.TOKEN, lease_s=60)
 
     assert claim is not None and claim.step_attempts == 1
     assert duplicate is None
     job = _job(job_id)
     assert job.state == JobState.TOKEN and job.step_attempts == 1 and job.attempts == 1
+    # the duplicate asked for the job to be looked at again once the lease ends
+    assert job.next_attempt_at == job.lease_expires_at
     assert _events(job_id) == [("state", "token", "admitted -> token")]
 
 
 def test_a_claim_for_another_step_than_the_jobs_changes_nothing(settings: object) -> None:
-    from core.db import session_scope
+    from core.db import get_engine
     from core.repo.pipeline import claim_step
 
     job_id = _job_at(JobState.ADMITTED, step_attempts=0)
-    with session_scope() as session:
-        assert claim_step(session, job_id, JobState.SESSION, lease_s=60) is None
+    with get_engine().begin() as connection:
+        assert claim_step(connection, job_id, JobState.SESSION, lease_s=60) is None
 
     job = _job(job_id)
     assert job.state == JobState.ADMITTED and job.attempts == 0 and job.lease_expires_at is None
@@ -104,20 +106,20 @@ def test_a_claim_for_another_step_than_the_jobs_changes_nothing(settings: object
 def test_a_lease_renewal_that_races_the_steps_end_leaves_the_next_step_free(
     settings: object,
 ) -> None:
-    from core.db import get_engine, session_scope
+    from core.db import get_engine
     from core.repo.pipeline import advance_to_next_step, claim_step, extend_leases
 
     job_id = _job_at(JobState.SESSION, step_attempts=0)
-    with session_scope() as session:
-        assert claim_step(session, job_id, JobState.SESSION, lease_s=60) is not None
+    with get_engine().begin() as connection:
+        assert claim_step(connection, job_id, JobState.SESSION, lease_s=60) is not None
     before = _job(job_id).lease_expires_at
     with get_engine().begin() as connection:  # the step still runs: its lease is renewed
         extend_leases(connection, [(job_id, JobState.SESSION.value)], lease_s=600)
     assert _job(job_id).lease_expires_at > before
 
-    with session_scope() as session:
+    with get_engine().begin() as connection:
         moved = advance_to_next_step(
-            session, job_id, JobState.SESSION, attempt=1, checkpoint={}, fields={},
+            connection, job_id, JobState.SESSION, attempt=1, checkpoint={}, fields={},
             message=None, latency_ms=1,
         )  # fmt: skip
     with get_engine().begin() as connection:  # the renewal thread read the step as held
@@ -126,8 +128,8 @@ def test_a_lease_renewal_that_races_the_steps_end_leaves_the_next_step_free(
     job = _job(job_id)
     assert moved and job.state == JobState.UPLOAD
     assert job.lease_expires_at is None, "the next step was leased to nobody"
-    with session_scope() as session:
-        assert claim_step(session, job_id, JobState.UPLOAD, lease_s=60) is not None
+    with get_engine().begin() as connection:
+        assert claim_step(connection, job_id, JobState.UPLOAD, lease_s=60) is not None
 
 
 def test_a_step_whose_every_try_killed_its_worker_fails_the_job_instead_of_running_again(
