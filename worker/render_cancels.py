@@ -21,17 +21,16 @@ def cancel_renders(job_ids: list[str]) -> int:
     """Cancel each canceled job's render still in flight; how many the backend accepted.
     A render the backend cannot cancel any more (finished, gone) is noted on the job."""
     accepted = 0
+    tokens: dict[uuid.UUID, str] = {}  # a canceled batch is one tenant's: resolve it once
     for job_id in job_ids:
         target = _render_to_cancel(uuid.UUID(job_id))
         if target is None:
             continue
         tenant_id, render_id = target
         try:
-            with session_scope() as session:
-                tenant = session.get(Tenant, tenant_id)
-                assert tenant is not None  # the job row cascades from its tenant
-                token = resolve_token(session, tenant)
-            client_for(token.value).cancel_render(render_id)
+            if tenant_id not in tokens:
+                tokens[tenant_id] = _token_of(tenant_id)
+            client_for(tokens[tenant_id]).cancel_render(render_id)
         except errors.NemoError as error:
             why = f"the backend did not cancel render {render_id} ({error}); it may finish unused"
             log.info("job %s: %s", job_id, why, extra=log_fields(job_id=job_id))
@@ -40,6 +39,13 @@ def cancel_renders(job_ids: list[str]) -> int:
         _note(job_id, "render_canceled", f"render {render_id} canceled on the backend")
         accepted += 1
     return accepted
+
+
+def _token_of(tenant_id: uuid.UUID) -> str:
+    with session_scope() as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None  # the job row cascades from its tenant
+        return resolve_token(session, tenant).value
 
 
 def _render_to_cancel(job_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
