@@ -1,8 +1,10 @@
 """`nemo-batch demo`: the whole stack on this machine, one CSV in, a folder of MP4s out.
 
 It uses its own database (created and migrated), its own Redis db and a storage folder under
-./var/demo/, so it never touches other data. With NEMO_API_BASE and NEMO_TOKEN set it drives
-that backend; otherwise it starts the emulator.
+./var/demo/, so it never touches other data; with DATABASE_URL and REDIS_URL unset, on the
+embedded servers under ./var/ (`core/embedded`). With NEMO_API_BASE and NEMO_TOKEN set it
+drives that backend; otherwise it starts the emulator. The processes are the ones `nemo-batch
+up` starts (`cli/stack.py`), supervised the same way.
 """
 
 from __future__ import annotations
@@ -17,20 +19,18 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import typer
 from rich.console import Console
-from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from cli.api_client import ApiClient, ApiClientError
 from cli.batch_view import FINAL_BATCH, WatchTimeout, download_batch, results_table, watch_batches
 from cli.client_commands import submit_file
-from cli.demo_stack import ProcessSet, free_port, interrupt_on_sigterm
+from cli.demo_stack import ProcessSet, interrupt_on_sigterm
 from cli.local_media import LocalFileError
+from cli.stack import EmulatorOptions, StackPlan, new_api_key, start_stack
 from core.settings import Settings, get_settings
 
 console = Console()
 DEMO_TENANT = "demo"
-EMULATOR_TOKEN = "nmv_usr_demo_registered"
 
 FAST_SETTINGS = {
     "NEMO_POLL_INTERVAL_S": "1",
@@ -68,18 +68,6 @@ def prepare_database(settings: Settings, name: str) -> str:
     database_url = url.render_as_string(hide_password=False)
     upgrade(database_url)
     return database_url
-
-
-def demo_api_key(database_url: str) -> str:
-    """A fresh API key for the demo tenant (created on first use) in the demo database."""
-    from core.repo.tenants import create_api_key, get_or_create_tenant
-
-    engine = create_engine(database_url)
-    try:
-        with Session(engine) as session, session.begin():
-            return create_api_key(session, get_or_create_tenant(session, DEMO_TENANT))
-    finally:
-        engine.dispose()
 
 
 def redis_url_with_db(redis_url: str, db: int) -> str:
@@ -171,32 +159,22 @@ def _run(
     keep_running: bool,
 ) -> bool:
     """Start everything, submit the CSV, watch, download; True when every job succeeded."""
-    if real:
+    emulator = None if real else EmulatorOptions(profile, time_scale, render_scale)
+    plan = StackPlan(run_dir=run_dir, emulator=emulator, stream_concurrency=16, node="demo")
+    stack = start_stack(processes, plan)
+    if stack.emulator_url is None:
         console.print(f"backend: {env['NEMO_API_BASE']} (NEMO_API_BASE, with NEMO_TOKEN)")
     else:
-        port = free_port()
-        processes.env["NEMO_API_BASE"] = f"http://127.0.0.1:{port}"
-        processes.env["NEMO_TOKEN"] = EMULATOR_TOKEN
-        processes.start(
-            "emulator", "emulator", "--port", str(port), "--profile", profile,
-            "--time-scale", str(time_scale), "--render-scale", str(render_scale),
-            "--data-dir", str(run_dir / "emulator"), "--token", EMULATOR_TOKEN,
-        )  # fmt: skip
-        processes.wait_http("emulator", f"http://127.0.0.1:{port}/_emulator/health")
         console.print(
-            f"emulator: http://127.0.0.1:{port} (profile {profile}, time scale {time_scale})"
+            f"emulator: {stack.emulator_url} (profile {profile}, time scale {time_scale})"
         )
-    api_port = free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
-    processes.start("api", "api", "--port", str(api_port))
-    processes.start("worker", "worker", "--concurrency", "2", "-n", "demo-pipeline@%h")
-    processes.start("worker-stream", "worker", "--stream", "--concurrency", "16",
-                    "-n", "demo-stream@%h")  # fmt: skip
-    processes.start("beat", "beat", "--schedule", str(run_dir / "beat-schedule"))
-    api_key = demo_api_key(database_url)
-    processes.wait_http("api", f"{api_url}/readyz")
+    api_url = stack.api_url
+    api_key = new_api_key(database_url, DEMO_TENANT)
     console.print(f"API: {api_url} (docs at {api_url}/docs); workers and beat started")
     console.print(f"logs: {processes.logs}", highlight=False)
+
+    def supervise() -> str | None:
+        return processes.supervise(say=lambda line: console.print(line, highlight=False))
 
     with ApiClient(api_url, api_key) as client:
         _cancel_leftovers(client)
@@ -206,7 +184,7 @@ def _run(
         limit = timeout if timeout is not None else (3600.0 if real else 280.0)
         (final,) = watch_batches(
             client, [str(batch["id"])], console, interval_s=0.5, timeout_s=limit,
-            should_stop=processes.dead,
+            should_stop=supervise,
         )  # fmt: skip
         results = download_batch(client, str(final["id"]), output, console)
     console.print(results_table(results, base=Path.cwd()))
@@ -219,7 +197,7 @@ def _run(
             highlight=False,
         )
         try:
-            while processes.dead() is None:
+            while supervise() is None:
                 time.sleep(1)
         except KeyboardInterrupt:
             pass

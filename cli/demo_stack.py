@@ -1,4 +1,6 @@
-"""The processes the demo starts, each in its own process group, and stops whatever happens."""
+"""The processes `nemo-batch up`, the demo and the test stacks start: each in its own process
+group, started again when it exits (with backoff, saying why), stopped whatever happens, and
+taken down by the kernel if the command that started them is killed outright."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
@@ -16,6 +18,20 @@ from types import FrameType
 import httpx
 
 STOP_GRACE_S = 10.0
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+CRASH_LOOP = (6, 120.0)  # this many exits within this many seconds: give up on the process
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies, so that a
+    SIGKILL of `nemo-batch up` leaves no worker or API behind (Linux only; elsewhere a no-op)."""
+    os.setsid()
+    with suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -31,9 +47,14 @@ class ProcessSet:
         self.env = env
         self.logs = logs
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands: dict[str, tuple[str, ...]] = {}
+        self.exits: dict[str, list[float]] = {}
+        self.restart_at: dict[str, float] = {}
         logs.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start `nemo-batch ARGS` as `name`. Call it from the main thread: the kernel ends the
+        child when the thread that started it ends."""
         with (self.logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", *args],
@@ -41,10 +62,42 @@ class ProcessSet:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.processes[name] = process
+        self.commands[name] = args
         return process
+
+    def supervise(self, say: Callable[[str], None] = print) -> str | None:
+        """Start again every process that exited, after a backoff that grows with its recent
+        exits; call it every second or so. Returns why the stack cannot go on when a process
+        exits in a loop (`CRASH_LOOP`), else None."""
+        now = time.monotonic()
+        for name, process in list(self.processes.items()):
+            if process.poll() is None:
+                continue
+            if name not in self.restart_at:
+                count, window = CRASH_LOOP
+                recent = [t for t in self.exits.get(name, []) if now - t < window] + [now]
+                self.exits[name] = recent
+                if len(recent) >= count:
+                    return (
+                        f"the {name} process exited {len(recent)} times in {window:.0f} s "
+                        f"(last code {process.returncode}); its log "
+                        f"({self.logs / (name + '.log')}) ends with:\n{self.log_tail(name)}"
+                    )
+                delay = RESTART_BACKOFF_S[min(len(recent) - 1, len(RESTART_BACKOFF_S) - 1)]
+                self.restart_at[name] = now + delay
+                say(
+                    f"{name} exited with code {process.returncode}; starting it again in "
+                    f"{delay:.1f} s (log: {self.logs / (name + '.log')})"
+                )
+            if now >= self.restart_at[name]:
+                del self.restart_at[name]
+                with suppress(ProcessLookupError):  # pool children left in its group
+                    os.killpg(process.pid, signal.SIGKILL)
+                self.start(name, *self.commands[name])
+        return None
 
     def log_tail(self, name: str, lines: int = 15) -> str:
         path = self.logs / f"{name}.log"
@@ -92,6 +145,7 @@ class ProcessSet:
             with suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
         self.processes.clear()
+        self.restart_at.clear()
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
