@@ -90,12 +90,16 @@ def _restart_redis(_: BenchStack, server: RedisServer, batch_id: str, done: thre
 
 
 def _restart_postgres(_: BenchStack, __: RedisServer, batch_id: str, done: threading.Event) -> str:
+    from tests.conftest import EMBEDDED_POSTGRES
+
+    if EMBEDDED_POSTGRES is None:
+        raise RuntimeError(
+            "the postgres row restarts the bench's own embedded PostgreSQL, never a server it "
+            "was given: unset TEST_ADMIN_DSN to run it"
+        )
     wait_until(lambda: _mid_pipeline(batch_id, 0.3), 300, "jobs mid-pipeline")
-    cluster = next(Path("/etc/postgresql").iterdir()).name
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart", "-m", "fast"],
-        check=True,
-    )
+    EMBEDDED_POSTGRES.stop("fast")
+    EMBEDDED_POSTGRES.start()
     return "Postgres restarted"
 
 

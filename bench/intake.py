@@ -1,7 +1,7 @@
 """Intake benchmark: how long the API takes to store a 10,000-item batch, by JSON and by CSV.
 
 Runs the app in-process (TestClient) against a scratch database it creates, migrates and drops
-on the admin connection (`BENCH_ADMIN_DSN`, default the local Postgres). Not a test: it prints.
+on the test suite's server (its own embedded PostgreSQL, or TEST_ADMIN_DSN). Not a test: it prints.
 
     .venv/bin/python bench/intake.py [--items 10000] [--rounds 3]
 """
@@ -21,8 +21,6 @@ from tempfile import TemporaryDirectory
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _items(count: int, asset_ids: list[str]) -> list[dict[str, object]]:
@@ -58,11 +56,12 @@ def main() -> None:
 
 def intake(count: int, rounds: int) -> dict[str, float]:
     """Best seconds to 201 by JSON and by CSV, in a scratch database of its own."""
+    from tests.conftest import ADMIN_DSN, TEST_REDIS_URL, url_of_database
+
     database = f"nemo_bench_{uuid.uuid4().hex[:8]}"
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     saved = dict(os.environ)
-    os.environ["DATABASE_URL"] = f"{base}/{database}"
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+    os.environ["DATABASE_URL"] = url_of_database(database)
+    os.environ["REDIS_URL"] = TEST_REDIS_URL
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis
 
+from core.embedded.redis_server import redis_binary
 from tests.support.waiting import wait_for as wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,10 +54,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed: the bench needs a private Redis")
-        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        argv = [str(redis_binary()), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         argv += ["--appendonly", "no", "--maxmemory-policy", "noeviction"]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._answers, 10, "the private Redis to answer", every_s=0.05)

@@ -1,15 +1,16 @@
 """Suite-wide fixtures: a fresh Postgres database per test session, built by Alembic, and Redis.
 
-The database is created before any project module reads its settings and dropped at the end,
-so no test depends on leftover state.
+With TEST_ADMIN_DSN and TEST_REDIS_URL unset (as on a fresh machine), the session runs its own
+embedded PostgreSQL and Redis (`core/embedded`) in a temporary folder, stopped and deleted at
+the end; given, the session uses those servers instead. Either way the database is created
+before any project module reads its settings and dropped at the end, so no test depends on
+leftover state.
 """
 
 import atexit
 import os
 import shutil
-import socket
-import subprocess
-import time
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,42 +18,47 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from sqlalchemy.engine import make_url
 
-ADMIN_DSN = os.environ.get("TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+from core.embedded import hold, release_all
+from core.embedded.postgres_server import EmbeddedPostgres
+
+SERVICES_ROOT = Path(tempfile.mkdtemp(prefix="nemo-test-services-"))
+EMBEDDED_POSTGRES: EmbeddedPostgres | None = None
+"""The session's own PostgreSQL, when it runs one (chaos restarts it); None when given."""
+
+
+def _stop_embedded() -> None:
+    release_all(wait_s=15)
+    shutil.rmtree(SERVICES_ROOT, ignore_errors=True)
+
+
+atexit.register(_stop_embedded)
+
+
+def _admin_dsn() -> str:
+    global EMBEDDED_POSTGRES
+    if given := os.environ.get("TEST_ADMIN_DSN"):
+        return given
+    server = hold("postgres", SERVICES_ROOT / "postgres", ephemeral=True, linger_s=0.5)
+    EMBEDDED_POSTGRES = EmbeddedPostgres(server.folder / "data", durable=False)
+    url = make_url(server.url).set(drivername="postgresql", database="postgres")
+    return url.render_as_string(hide_password=False)
+
+
+def url_of_database(name: str) -> str:
+    """The SQLAlchemy URL of database `name` on the test server."""
+    url = make_url(ADMIN_DSN).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+ADMIN_DSN = _admin_dsn()
 TEST_DB = f"nemo_test_{uuid.uuid4().hex[:10]}"
-TEST_DATABASE_URL = (
-    ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{TEST_DB}"
+TEST_DATABASE_URL = url_of_database(TEST_DB)
+TEST_REDIS_URL = (
+    os.environ.get("TEST_REDIS_URL")
+    or hold("redis", SERVICES_ROOT / "redis", ephemeral=True, linger_s=0.5).url
 )
-
-
-def _private_redis() -> str:
-    """A Redis server of this test session's own, so that test sessions running side by side
-    never flush or consume each other's queues; the machine's Redis (db 15) if none can start."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return "redis://127.0.0.1:6379/15"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    atexit.register(process.kill)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if redis.Redis.from_url(url, socket_timeout=1).ping():
-                return url
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    return "redis://127.0.0.1:6379/15"
-
-
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or _private_redis()
 
 # Settings are read from the environment: point every project module at the test services.
 os.environ["DATABASE_URL"] = TEST_DATABASE_URL

@@ -151,7 +151,8 @@ def _start_keeper(kind: str, folder: Path, *, ephemeral: bool, linger_s: float) 
         if state is not None and state.get("keeper_pid") == keeper.pid:
             return
         if keeper.poll() is not None or time.monotonic() > deadline:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-8:]
+            text = log_path.read_text(errors="replace") if log_path.exists() else ""
+            tail = text.strip().splitlines()[-8:]
             raise EmbeddedServerError(
                 f"the embedded {kind} in {folder} did not start; {log_path} ends with:\n"
                 + "\n".join(tail)

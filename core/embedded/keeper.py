@@ -70,6 +70,8 @@ def try_lock(handle: IO[str], mode: int) -> bool:
 
 def nobody_holds(folder: Path) -> bool:
     """True when no command holds the server (an exclusive lock on the holders file is free)."""
+    if not folder.exists():  # an ephemeral server's keeper deleted it on the way out
+        return True
     with open_lock(folder / HOLDERS_LOCK) as handle:
         if try_lock(handle, fcntl.LOCK_EX):
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -78,6 +80,8 @@ def nobody_holds(folder: Path) -> bool:
 
 
 def keeper_alive(folder: Path) -> bool:
+    if not folder.exists():
+        return False
     with open_lock(folder / KEEPER_LOCK) as handle:
         if try_lock(handle, fcntl.LOCK_EX):
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -125,7 +129,7 @@ def run(kind: str, folder: Path, *, ephemeral: bool, linger_s: float) -> int:
             server.stop()
             log.info("%s stopped", kind)
             keeper_lock.close()
-            if ephemeral:
+            if ephemeral and ready:  # kept after a failed start: its logs say why
                 shutil.rmtree(folder, ignore_errors=True)
     return 0
 

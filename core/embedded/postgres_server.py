@@ -17,6 +17,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -169,8 +170,8 @@ class EmbeddedPostgres:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 text=True,
-                user=self._server_user(),
                 check=False,
+                **self._run_as(),
             )
             output.seek(0)
             text = output.read()
@@ -184,6 +185,15 @@ class EmbeddedPostgres:
     @staticmethod
     def _server_user() -> str | None:
         return RUN_AS_WHEN_ROOT if os.geteuid() == 0 else None
+
+    def _run_as(self) -> dict[str, Any]:
+        """As root: the server user with its own group and no other, so that root's group
+        permissions on a folder never apply to it."""
+        if (user := self._server_user()) is None:
+            return {}
+        import pwd
+
+        return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
     def _give_to_server_user(self, path: Path) -> None:
         """As root, the server runs as an unprivileged user that must own its folders and be

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from tests.conftest import ADMIN_DSN
+from tests.conftest import ADMIN_DSN, url_of_database
 
 
 @pytest.fixture()
@@ -15,9 +15,8 @@ def scratch_url() -> Iterator[str]:
     name = f"nemo_migrations_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     try:
-        yield f"{base}/{name}"
+        yield url_of_database(name)
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

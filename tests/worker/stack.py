@@ -13,7 +13,7 @@ import psycopg
 import redis
 
 from cli.demo_stack import ProcessSet
-from tests.conftest import ADMIN_DSN, TEST_REDIS_URL
+from tests.conftest import ADMIN_DSN, TEST_REDIS_URL, url_of_database
 from tests.support.emulator_proc import EmulatorProcess, start_emulator
 
 REGISTERED_TOKEN = "nmv_usr_e2e_registered_token"
@@ -43,7 +43,7 @@ def fresh_database() -> Iterator[str]:
     name = f"nemo_e2e_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    url = url_of_database(name)
     try:
         upgrade(url)
         yield url
