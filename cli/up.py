@@ -8,7 +8,6 @@ started again when it exits, and all of it stops on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -24,7 +23,7 @@ from cli.stack import (
     stack_env,
     start_stack,
 )
-from core.embedded import held_servers
+from core.embedded import held_servers, var_dir
 from core.settings import get_settings
 
 console = Console()
@@ -42,7 +41,7 @@ def up_command(
     """Run the whole stack in the foreground, with one table of what runs where."""
     settings = get_settings()
     use_emulator = "nemo_api_base" not in settings.model_fields_set
-    run_dir = Path("var/up").absolute()
+    run_dir = var_dir() / "up"
     processes = ProcessSet(stack_env(), run_dir / "logs")
     exit_code = 0
     with interrupt_on_sigterm():
@@ -64,6 +63,7 @@ def up_command(
                 stack = start_stack(processes, plan)
             key = new_api_key(settings.database_url, FIRST_TENANT)
             console.print(_where_table(stack, key))
+            console.print(f"API key for tenant '{FIRST_TENANT}': {key}", highlight=False)
             console.print("press Ctrl-C to stop everything", style="bold")
             while (reason := processes.supervise(say=_say)) is None:
                 time.sleep(1)
@@ -94,7 +94,7 @@ def _where_table(stack: RunningStack, api_key: str) -> Table:
     table.add_column("log", overflow="fold")
     logs = stack.logs
     table.add_row("API", f"{stack.api_url}  (docs: {stack.api_url}/docs)", str(logs / "api.log"))
-    table.add_row(f"API key, tenant '{FIRST_TENANT}'", api_key, "new; only its hash is stored")
+    table.add_row(f"API key, tenant '{FIRST_TENANT}'", api_key, "new; shown once, below too")
     if stack.flower_url:
         table.add_row(
             "Flower",

@@ -108,6 +108,7 @@ def run(kind: str, folder: Path, *, ephemeral: bool, linger_s: float) -> int:
     server, url = make_server(kind, folder, durable=not ephemeral)
     state = folder / STATE_FILE
     ready = False
+    start_lock: IO[str] | None = None
     try:
         server.start()
         if isinstance(server, EmbeddedPostgres):
@@ -115,16 +116,18 @@ def run(kind: str, folder: Path, *, ephemeral: bool, linger_s: float) -> int:
         _write_json(state, {"kind": kind, "keeper_pid": os.getpid(), "url": url})
         ready = True
         log.info("%s ready for nemo-batch at %s (data in %s)", kind, url, folder)
-        _watch(kind, folder, server, linger_s)
+        start_lock = _watch(kind, folder, server, linger_s)
     except _Stop as stop:
         log.info("%s: %s received, stopping", kind, stop)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
-        with open_lock(folder / START_LOCK) as start_lock:
+        if start_lock is None:
+            start_lock = open_lock(folder / START_LOCK)
             # Before it was ready, the command that started it holds this lock, waiting.
             if ready:
                 fcntl.flock(start_lock, fcntl.LOCK_EX)
+        with start_lock:
             state.unlink(missing_ok=True)
             server.stop()
             log.info("%s stopped", kind)
@@ -134,8 +137,9 @@ def run(kind: str, folder: Path, *, ephemeral: bool, linger_s: float) -> int:
     return 0
 
 
-def _watch(kind: str, folder: Path, server: Server, linger_s: float) -> None:
-    """Restart the server when it dies; return once nobody has held it for `linger_s`."""
+def _watch(kind: str, folder: Path, server: Server, linger_s: float) -> IO[str]:
+    """Restart the server when it dies; once nobody has held it for `linger_s`, return the start
+    lock, taken: no command can take the server between this decision and its stop."""
     idle_since: float | None = None
     restart_delay = 0.5
     while True:
@@ -155,8 +159,13 @@ def _watch(kind: str, folder: Path, server: Server, linger_s: float) -> None:
             continue
         idle_since = idle_since or time.monotonic()
         if time.monotonic() - idle_since >= linger_s:
-            log.info("no nemo-batch command holds the %s any more", kind)
-            return
+            start_lock = open_lock(folder / START_LOCK)
+            fcntl.flock(start_lock, fcntl.LOCK_EX)
+            if nobody_holds(folder):
+                log.info("no nemo-batch command holds the %s any more", kind)
+                return start_lock
+            start_lock.close()  # taken in the meantime: keep it
+            idle_since = None
 
 
 def _idle(folder: Path) -> bool:

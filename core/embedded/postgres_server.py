@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 
 RUN_AS_WHEN_ROOT = "embedded_postgres"  # PostgreSQL refuses to run as root
 SOCKET_NAME = ".s.PGSQL.5432"
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, fewer elsewhere
 START_TIMEOUT_S = 60
+SHUTDOWN_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
 
 class EmbeddedServerError(RuntimeError):
@@ -106,33 +108,36 @@ class EmbeddedPostgres:
                 time.sleep(0.1)
 
     def running(self) -> bool:
-        """True when a postmaster serves this data folder (pg_ctl reads its pid file)."""
-        if not (self.data_dir / "postmaster.pid").exists():
-            return False
-        return self._pg_ctl("status", check=False).returncode == 0
+        return self.pid() is not None
 
     def pid(self) -> int | None:
-        with suppress(OSError, ValueError, IndexError):
+        """The postmaster serving this data folder, read from its pid file (root reads it even
+        where the server user could not; pg_ctl would then wrongly say "not running")."""
+        with suppress(OSError, ValueError, IndexError, psutil.Error):
             pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
-            os.kill(pid, 0)
-            return pid
+            if psutil.Process(pid).name() == "postgres":
+                return pid
         return None
 
     def stop(self, mode: str = "fast") -> None:
-        """Stop the server (`fast`: roll back open transactions, disconnect, shut down)."""
-        if not self.running():
+        """Stop the server: `smart` waits for clients, `fast` rolls back and disconnects them,
+        `immediate` quits at once (a crash recovery follows); SIGKILL if it takes over 30 s."""
+        pid = self.pid()
+        if pid is None:
             return
-        result = self._pg_ctl("-w", "-t", "30", "-m", mode, "stop", check=False)
-        if result.returncode != 0 and (pid := self.pid()) is not None:
-            os.kill(pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.kill(pid, SHUTDOWN_SIGNALS[mode])
+        if not wait_gone(pid, 30):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_gone(pid, 10)
 
     def kill(self) -> None:
         """SIGKILL the postmaster, as a crash looks (chaos); its backends exit on their own."""
         if (pid := self.pid()) is not None:
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while self.pid() is not None and time.monotonic() < deadline:
-                time.sleep(0.05)
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_gone(pid, 30)
 
     def ensure_database(self, name: str) -> None:
         with psycopg.connect(self.dsn(), autocommit=True) as connection:
@@ -222,3 +227,13 @@ def _let_others_traverse(path: Path) -> None:
         mode = folder.stat().st_mode
         if not mode & stat.S_IXOTH:
             folder.chmod(mode | stat.S_IXOTH)
+
+
+def wait_gone(pid: int, timeout_s: float) -> bool:
+    try:
+        psutil.Process(pid).wait(timeout=timeout_s)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False
+    return True

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import redis
 
-from core.embedded.postgres_server import EmbeddedServerError
+from core.embedded.postgres_server import EmbeddedServerError, wait_gone
 
 START_TIMEOUT_S = 20
 
@@ -125,10 +125,10 @@ class EmbeddedRedis:
             return
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        if not _wait_gone(pid, 15):
+        if not wait_gone(pid, 15):
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, 5)
+            wait_gone(pid, 5)
         self.pid_path.unlink(missing_ok=True)
 
     def kill(self) -> None:
@@ -136,7 +136,7 @@ class EmbeddedRedis:
         if (pid := self.pid()) is not None:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, 10)
+            wait_gone(pid, 10)
 
     def _clear_stale_pid(self) -> None:
         if self.pid() is None:
@@ -149,13 +149,3 @@ class EmbeddedRedis:
             except OSError:
                 return False
             return True
-
-
-def _wait_gone(pid: int, timeout_s: float) -> bool:
-    try:
-        psutil.Process(pid).wait(timeout=timeout_s)
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.TimeoutExpired:
-        return False
-    return True
