@@ -13,14 +13,15 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY api ./api
 COPY cli ./cli
 COPY core ./core
 COPY emulator ./emulator
 COPY migrations ./migrations
 COPY worker ./worker
-RUN pip install . && rm -rf /src
+# The tested versions, exactly (requirements.lock, made by `make lock`).
+RUN pip install -c requirements.lock . && rm -rf /src
 
 RUN useradd --create-home --uid 10001 nemo \
     && mkdir -p /data/storage \

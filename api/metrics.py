@@ -38,12 +38,14 @@ from core.db import new_session
 from core.repo import metrics as queries
 from core.settings import Settings
 from core.states import BatchStatus, JobState
+from worker.watchdog import consumer_key
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 QUEUES = ("pipeline", "stream", "poll", "webhooks")
 PRIORITY_SEPARATOR = "\x06\x16"
+OVERDUE_S = 60.0
 LATENCY_BOUNDS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 EVENT_SETTLE_S = 5.0
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
@@ -110,6 +112,21 @@ class NemoCollector(Collector):
             batches = queries.batch_counts(session)
             deliveries = queries.delivery_counts(session)
             balances = queries.credit_balances(session)
+            overdue, oldest_s = queries.overdue_jobs(session, OVERDUE_S)
+        if overdue:
+            log.warning(
+                "%d jobs fell due over %.0f s ago and nothing picked them up (the oldest %.0f s "
+                "ago): check that the workers and beat run and consume",
+                overdue, OVERDUE_S, oldest_s,
+            )  # fmt: skip
+        yield _gauge(
+            "nemo_jobs_overdue",
+            f"Jobs due for over {OVERDUE_S:.0f} s that nothing picked up: a stalled pipeline.",
+            overdue,
+        )
+        yield _gauge(
+            "nemo_jobs_overdue_oldest_seconds", "How long the oldest overdue job waits.", oldest_s
+        )
         yield _by_label("nemo_jobs", "Jobs by state.", "state", jobs, [s.value for s in JobState])
         yield _by_label(
             "nemo_batches", "Batches by status.", "status", batches, [s.value for s in BatchStatus]
@@ -179,6 +196,11 @@ class NemoCollector(Collector):
         depth = GaugeMetricFamily(
             "nemo_queue_depth", "Messages waiting in a queue.", labels=["queue"]
         )
+        consumers = GaugeMetricFamily(
+            "nemo_queue_consumers",
+            "Workers that consume a queue and said so within their last heartbeats.",
+            labels=["queue"],
+        )
         client = redis.Redis.from_url(
             self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2
         )
@@ -188,7 +210,14 @@ class NemoCollector(Collector):
                 pipe = client.pipeline(transaction=False)
                 for key in keys:
                     pipe.llen(key)
-                depth.add_metric([queue], sum(int(n) for n in pipe.execute()))
+                waiting = sum(int(n) for n in pipe.execute())
+                live = sum(1 for _ in client.scan_iter(match=consumer_key(queue, "*"), count=100))
+                depth.add_metric([queue], waiting)
+                consumers.add_metric([queue], live)
+                if waiting and not live:
+                    log.warning(
+                        "%d messages wait in the %s queue and no worker consumes it", waiting, queue
+                    )
         except redis.RedisError:
             log.warning("metrics: Redis could not be read", exc_info=True)
             yield _gauge("nemo_redis_up", "1 when Redis answered this scrape.", 0)
@@ -196,6 +225,7 @@ class NemoCollector(Collector):
         finally:
             client.close()
         yield depth
+        yield consumers
         yield _gauge("nemo_redis_up", "1 when Redis answered this scrape.", 1)
 
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -50,15 +51,24 @@ class ProcessSet:
         self.commands: dict[str, tuple[str, ...]] = {}
         self.exits: dict[str, list[float]] = {}
         self.restart_at: dict[str, float] = {}
+        self.stale_s = float(env.get("WORKER_STALE_S", "60"))
+        self.lock = threading.RLock()  # supervision and deliberate kills, one at a time
+        self._supervisor: threading.Thread | None = None
+        self._stop_supervising = threading.Event()
         logs.mkdir(parents=True, exist_ok=True)
 
+    def heartbeat_path(self, name: str) -> Path:
+        return self.logs / f"{name}.heartbeat"
+
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Start `nemo-batch ARGS` as `name`. Call it from the main thread: the kernel ends the
-        child when the thread that started it ends."""
+        """Start `nemo-batch ARGS` as `name`. Call it from the main thread or a thread that
+        lives as long as the set: the kernel ends the child when that thread ends."""
+        heartbeat = self.heartbeat_path(name)
+        heartbeat.unlink(missing_ok=True)
         with (self.logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", *args],
-                env=self.env,
+                env=self.env | {"NEMO_HEARTBEAT_FILE": str(heartbeat)},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -68,14 +78,40 @@ class ProcessSet:
         self.commands[name] = args
         return process
 
+    def supervise_in_background(self, say: Callable[[str], None], every_s: float = 0.5) -> None:
+        """Supervise from a thread until `stop` (for stacks whose main thread is busy)."""
+
+        def loop() -> None:
+            while not self._stop_supervising.wait(every_s):
+                if (reason := self.supervise(say)) is not None:
+                    say(reason)
+                    return
+
+        self._stop_supervising.clear()
+        self._supervisor = threading.Thread(target=loop, name="supervisor", daemon=True)
+        self._supervisor.start()
+
     def supervise(self, say: Callable[[str], None] = print) -> str | None:
         """Start again every process that exited, after a backoff that grows with its recent
-        exits; call it every second or so. Returns why the stack cannot go on when a process
-        exits in a loop (`CRASH_LOOP`), else None."""
+        exits, and kill one whose heartbeat went stale; call it every second or so. Returns
+        why the stack cannot go on when a process exits in a loop (`CRASH_LOOP`), else None."""
+        with self.lock:
+            return self._supervise(say)
+
+    def _supervise(self, say: Callable[[str], None]) -> str | None:
         now = time.monotonic()
         for name, process in list(self.processes.items()):
             if process.poll() is None:
-                continue
+                if (age := self._heartbeat_age(name)) is not None and age > self.stale_s:
+                    say(
+                        f"{name} has not reported healthy for {age:.0f} s (stopped or wedged); "
+                        "killing it"
+                    )
+                    with suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+                else:
+                    continue
             if name not in self.restart_at:
                 count, window = CRASH_LOOP
                 recent = [t for t in self.exits.get(name, []) if now - t < window] + [now]
@@ -98,6 +134,14 @@ class ProcessSet:
                     os.killpg(process.pid, signal.SIGKILL)
                 self.start(name, *self.commands[name])
         return None
+
+    def _heartbeat_age(self, name: str) -> float | None:
+        """Seconds since the process last said it was healthy; None if it never said (only
+        workers keep a heartbeat, from their first ready moment on)."""
+        try:
+            return time.time() - self.heartbeat_path(name).stat().st_mtime
+        except OSError:
+            return None
 
     def log_tail(self, name: str, lines: int = 15) -> str:
         path = self.logs / f"{name}.log"
@@ -131,6 +175,9 @@ class ProcessSet:
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM every process group, then SIGKILL the groups still there after `grace_s`."""
+        self._stop_supervising.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(timeout=30)
         for process in self.processes.values():
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)

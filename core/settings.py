@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 30.0
     claim_interval_s: float = 2.0
     credits_check_interval_s: float = 60.0
+    # A worker's own watchdog (worker/watchdog.py): it checks every `worker_heartbeat_s`,
+    # touching its heartbeat file while healthy, and exits after `worker_stall_s` unable to
+    # consume; a supervisor replaces a worker whose heartbeat is older than `worker_stale_s`.
+    worker_heartbeat_s: float = 5.0
+    worker_stall_s: float = 120.0
+    worker_stale_s: float = 60.0
 
     # Intake limits.
     max_upload_bytes: int = 200 * 1024 * 1024

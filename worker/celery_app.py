@@ -85,6 +85,8 @@ def create_celery() -> Celery:
 
 app = create_celery()
 
+import worker.watchdog  # noqa: E402, F401  (connects the worker's own watchdog to its signals)
+
 
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:

@@ -7,11 +7,30 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from core.models import Batch, CreditBalance, Job, JobEvent, WebhookDelivery
+from core.states import FINAL, JobState
 
 
 def job_counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Job.state, func.count()).group_by(Job.state))
     return {state: int(count) for state, count in rows}
+
+
+def overdue_jobs(session: Session, overdue_s: float) -> tuple[int, float]:
+    """Jobs whose next attempt fell due more than `overdue_s` ago and that nothing picked up,
+    whatever the cause, and the age of the oldest in seconds (jobs waiting for credits wait on
+    purpose and are not counted)."""
+    due = Job.next_attempt_at
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, overdue_s)
+    count, oldest = session.execute(
+        select(func.count(), func.min(due)).where(
+            Job.state.not_in([*(state.value for state in FINAL), JobState.WAITING_CREDITS.value]),
+            due < cutoff,
+        )
+    ).one()
+    if not count:
+        return 0, 0.0
+    age = session.scalar(select(func.extract("epoch", func.now() - oldest)))
+    return int(count), float(age or 0)
 
 
 def batch_counts(session: Session) -> dict[str, int]:

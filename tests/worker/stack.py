@@ -4,6 +4,7 @@ processes (prefork and threads) and beat, all real processes talking over loopba
 import os
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -66,7 +67,10 @@ class Stack(ProcessSet):
         self.start("beat", "beat", "--schedule", str(self.logs / "beat-schedule"))
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        process = self.processes.pop(name)
+        """Kill `name` for good: the supervisor no longer restarts it."""
+        with self.lock:
+            process = self.processes.pop(name)
+            self.restart_at.pop(name, None)
         with suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         process.wait(timeout=30)
@@ -76,6 +80,15 @@ class Stack(ProcessSet):
         parent = self.processes[name].pid
         out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
         return [int(pid) for pid in out.stdout.split()]
+
+    def note(self, line: str) -> None:
+        """What the supervisor did, in the stack's own log."""
+        with (self.logs / "supervisor.log").open("a") as log:
+            log.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+    def supervisor_log(self) -> str:
+        path = self.logs / "supervisor.log"
+        return path.read_text() if path.exists() else ""
 
     def log(self, name: str) -> str:
         return self.log_tail(name, lines=60)
@@ -135,6 +148,7 @@ def running_stack(
         try:
             if workers:
                 stack.start_workers()
+            stack.supervise_in_background(say=stack.note)
             yield stack
         finally:
             stack.stop()

@@ -284,6 +284,7 @@ def test_a_firing_whose_worker_died_mid_run_runs_after_the_lease_not_tomorrow(
     feed = site.put("/feed.csv", csv_feed([("s", "Stool", "")]), "text/csv")
     now = datetime.now(UTC)
     schedule_id = make_schedule(source_url=feed, cron="0 2 * * *", next_run_at=now)
+
     def claimed_at(when: datetime) -> set[Any]:
         """Every firing due at `when` (other tests' schedules may be due too)."""
         return set(iter(lambda: claim_next(when), None))
