@@ -65,14 +65,18 @@ class RedisServer:
         except redis.ConnectionError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
+        """SIGTERM (a clean shutdown) or SIGKILL (a crash)."""
         if self.process is not None:
-            self.process.kill()
+            self.process.terminate() if graceful else self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
 
-    def restart(self) -> None:
-        self.stop()
+    def restart(self, down_s: float = 0.0, graceful: bool = False) -> None:
+        """Stop it, wait `down_s`, start it again on the same port (with empty queues: it keeps
+        nothing on disk)."""
+        self.stop(graceful)
+        time.sleep(down_s)
         self.start()
 
 
