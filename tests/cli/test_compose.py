@@ -45,6 +45,10 @@ def test_long_running_services_have_health_checks_and_restart_policies(
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
     assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
+    for worker in ("worker", "worker-stream"):  # the watchdog's heartbeat, not a mere ping
+        heartbeat = services[worker]["environment"]["NEMO_HEARTBEAT_FILE"]
+        assert heartbeat in " ".join(services[worker]["healthcheck"]["test"]), worker
+        assert services[worker]["environment"]["DATABASE_URL"].startswith("postgresql")
     for name in set(services) - {"migrate"}:
         assert "healthcheck" in services[name], name
         assert services[name]["restart"] in {"unless-stopped", "always"}, name
@@ -86,6 +90,6 @@ def test_the_emulator_is_behind_a_profile_and_flower_behind_basic_auth(
 def test_the_dockerfile_installs_the_project_as_a_non_root_user() -> None:
     text = (REPO_ROOT / "Dockerfile").read_text()
     assert text.startswith("#") and "FROM python:3.11-slim" in text
-    assert "pip install ." in text
+    assert "pip install -c requirements.lock ." in text  # the tested versions
     assert "\nUSER nemo\n" in text
     assert 'ENTRYPOINT ["nemo-batch"]' in text
