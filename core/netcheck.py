@@ -22,10 +22,41 @@ class Unresolvable(ValueError):
     """The host name does not resolve."""
 
 
+NAT64_PREFIXES = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # RFC 6052, the well-known prefix
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215, local use
+)
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291's deprecated ::a.b.c.d
+ISATAP_MARKERS = (0x00005EFE, 0x02005EFE)  # RFC 5214: an interface id of ::0:5efe:a.b.c.d
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address carries and that a network on the way may route to:
+    mapped, compatible, 6to4, Teredo (server and client), NAT64 and ISATAP forms."""
+    found: list[ipaddress.IPv4Address] = []
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address in IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1, judged as IPv6
+        found.append(low32)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if any(address in prefix for prefix in NAT64_PREFIXES):
+        found.append(low32)
+    if (int(address) >> 32) & 0xFFFFFFFF in ISATAP_MARKERS:
+        found.append(low32)
+    return found
+
+
 def is_public(address: IPAddress) -> bool:
-    """True for a globally routable unicast address (an IPv4-mapped IPv6 is judged as IPv4)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """True for a globally routable unicast address; an IPv6 address that carries an IPv4
+    address (NAT64, 6to4, mapped, ...) is public only if every IPv4 address in it is too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner:
+            return all(is_public(ipv4) for ipv4 in inner)
     return address.is_global and not address.is_multicast
 
 
