@@ -11,11 +11,37 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import InputError, invalid, loc_path
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    """One problem of a request."""
+
+    loc: str = Field(description="Where: `items[3].title`, `query.state`, `file`; empty for all.")
+    message: str
+
+
+class Error(BaseModel):
+    """What went wrong, as every route answers it (the body's `error`)."""
+
+    code: str = Field(
+        description="Stable, for programs: `validation_error`, `invalid_csv`, `invalid_cursor`, "
+        "`unauthorized`, `not_found`, `not_ready`, `conflict`, `idempotency_conflict`, "
+        "`too_large`, `unsupported_media_type`, `malformed_multipart`, `internal_error`."
+    )
+    message: str = Field(description="For people: what happened and what to do next.")
+    details: list[ErrorDetail] = Field(description="Every problem found; may be empty.")
+
+
+class ErrorBody(BaseModel):
+    """The body of every answer that is not a success."""
+
+    error: Error
 
 
 class ApiError(Exception):

@@ -1,0 +1,89 @@
+"""The OpenAPI document as a generated client reads it.
+
+Routes that read their own body (CSV beside JSON, streamed uploads) describe it by `$ref` to a
+component; `install_openapi` puts those models, and what they refer to, in the document's
+components, so every reference resolves. Every error status is documented with `ErrorBody`.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.errors import ErrorBody
+
+COMPONENT_REF = "#/components/schemas/{model}"
+
+_ERRORS = {
+    400: "The body is malformed (a multipart body without a boundary or cut short).",
+    401: "The API key is missing, not valid or revoked.",
+    404: "Nothing with this id belongs to the tenant of the API key.",
+    409: "The resource is not in a state that allows this.",
+    413: "The body or the file is larger than the server's limit.",
+    415: "The body is not of a content type this route reads.",
+    422: "The request is invalid; `details` names every problem.",
+    503: "The database or the broker does not answer.",
+}
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def errors(*statuses: int) -> Responses:
+    """`responses=` for a route: each status with the shared error body."""
+    return {status: {"model": ErrorBody, "description": _ERRORS[status]} for status in statuses}
+
+
+def answer(status: int, model: type[BaseModel], description: str) -> Responses:
+    """`responses=` for a success other than the route's own status."""
+    return {status: {"model": model, "description": description}}
+
+
+def file_responses(media_type: str) -> Responses:
+    """A stored file served whole or, for a `Range` header, in part (as Starlette does)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        200: {"description": "The file.", "content": {media_type: binary}},
+        206: {
+            "description": "The part named by the Range header.",
+            "content": {media_type: binary},
+        },
+        400: {"description": "The Range header is malformed.", "content": text},
+        416: {"description": "The Range is outside the file.", "content": text},
+    }
+
+
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": COMPONENT_REF.format(model=model.__name__)}
+
+
+def request_body(content: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`openapi_extra=` for a route that reads its body itself: media type -> media object."""
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return request_body({"application/json": {"schema": ref(model)}})
+
+
+def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> None:
+    """Serve FastAPI's document with `body_models` (validation schemas) among its components."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = build()
+        _, defs = models_json_schema(
+            [(model, "validation") for model in body_models], ref_template=COMPONENT_REF
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in defs.get("$defs", {}).items():
+            if schemas.setdefault(name, schema) != schema:
+                raise RuntimeError(f"two different schemas are named {name} in the document")
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
