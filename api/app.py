@@ -7,6 +7,7 @@ from api import metrics
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import assets, batches, credits, deliveries, health, jobs, schedules
+from api.schemas.assets import AssetUpload
 from api.schemas.schedules import ScheduleIn, ScheduleUpdate
 from core.batch_input import BatchIn
 from core.logging import configure_logging
@@ -31,5 +32,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, assets, batches, jobs, credits, deliveries, schedules, metrics):
         app.include_router(module.router)
     # The bodies that routes read themselves (JSON beside CSV, size-limited), by reference.
-    install_openapi(app, (BatchIn, ScheduleIn, ScheduleUpdate))
+    install_openapi(app, (AssetUpload, BatchIn, ScheduleIn, ScheduleUpdate))
     return app

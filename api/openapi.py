@@ -17,7 +17,7 @@ from api.errors import ErrorBody
 COMPONENT_REF = "#/components/schemas/{model}"
 
 _ERRORS = {
-    400: "The body is malformed (a multipart body without a boundary or cut short).",
+    400: "The body is malformed: JSON that does not parse, a multipart body cut short.",
     401: "The API key is missing, not valid or revoked.",
     404: "Nothing with this id belongs to the tenant of the API key.",
     409: "The resource is not in a state that allows this.",
@@ -68,6 +68,19 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     return request_body({"application/json": {"schema": ref(model)}})
 
 
+def _drop_fastapi_validation_errors(document: dict[str, Any]) -> None:
+    """FastAPI documents a 422 of its own shape on every route with parameters; this app never
+    sends that shape, and every route that can answer 422 says so with `ErrorBody`."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            if "HTTPValidationError" in str(answer.get("content")):
+                del operation["responses"]["422"]
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+
+
 def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> None:
     """Serve FastAPI's document with `body_models` (validation schemas) among its components."""
     build: Callable[[], dict[str, Any]] = app.openapi
@@ -76,6 +89,7 @@ def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> N
         if app.openapi_schema:
             return app.openapi_schema
         document = build()
+        _drop_fastapi_validation_errors(document)
         _, defs = models_json_schema(
             [(model, "validation") for model in body_models], ref_template=COMPONENT_REF
         )

@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import IdPath, SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
 from api.errors import ApiError, NotFound
-from api.openapi import answer, errors, request_body
-from api.schemas.assets import AssetOut
+from api.openapi import answer, errors, ref, request_body
+from api.schemas.assets import AssetOut, AssetUpload
 from api.uploads import MultipartFileReader
 from core.media import ACCEPTED_EXTENSIONS, SNIFF_BYTES, MediaType, UnsupportedMedia, sniff
 from core.models import Asset, Tenant
@@ -22,18 +22,7 @@ router = APIRouter(prefix="/v1/assets", tags=["assets"])
 MULTIPART_SLACK = 64 * 1024
 """Room for multipart headers and boundaries above the file limit."""
 
-_UPLOAD_DOC = request_body(
-    {
-        "multipart/form-data": {
-            "schema": {
-                "title": "AssetUpload",
-                "type": "object",
-                "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary"}},
-            }
-        }
-    }
-)
+_UPLOAD_DOC = request_body({"multipart/form-data": {"schema": ref(AssetUpload)}})
 
 
 def _too_large(limit: int) -> ApiError:

@@ -151,7 +151,7 @@ def _store_batch(
     response_model=BatchOut,
     openapi_extra=_BODY_DOC,
     responses=answer(200, BatchOut, "The Idempotency-Key was replayed.")
-    | errors(401, 409, 413, 415, 422),
+    | errors(400, 401, 409, 413, 415, 422),
     summary="Create a batch from JSON or CSV",
 )
 async def create_batch(

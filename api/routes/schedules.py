@@ -149,7 +149,7 @@ def _update(
     status_code=201,
     response_model=ScheduleDetail,
     openapi_extra=json_body(ScheduleIn),
-    responses=errors(401, 413, 422),
+    responses=errors(400, 401, 413, 422),
     summary="Create a schedule",
 )
 async def create_schedule(
@@ -195,7 +195,7 @@ def get_schedule(schedule_id: IdPath, tenant: TenantDep, session: SessionDep) ->
     "/{schedule_id}",
     response_model=ScheduleDetail,
     openapi_extra=json_body(ScheduleUpdate),
-    responses=errors(401, 404, 413, 422),
+    responses=errors(400, 401, 404, 413, 422),
     summary="Change a schedule (pause and resume with `enabled`)",
 )
 async def update_schedule(

@@ -4,7 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AssetUpload(BaseModel):
+    """The multipart body of an upload: one part named `file`."""
+
+    file: bytes = Field(description="An image, video or audio file, recognised by its bytes.")
 
 
 class AssetOut(BaseModel):
