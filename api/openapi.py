@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.errors import ErrorBody
+from core.prompts import PLACEHOLDERS
 
 COMPONENT_REF = "#/components/schemas/{model}"
 
@@ -28,6 +29,45 @@ _ERRORS = {
 }
 
 Responses = dict[int | str, dict[str, Any]]
+
+_URL = "https?://(\\[[0-9A-Fa-f:.]+\\]|[^\\s/?#\\[\\]])"
+_UUID = "[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}"
+_HTTP_URL = {
+    "pattern": f"^{_URL}",
+    "description": "An http(s) URL; a literal private or loopback address is refused.",
+}
+_MEDIA = {
+    "pattern": f"^({_UUID}$|{_URL})",
+    "description": "An asset id from POST /v1/assets, or an http(s) URL.",
+}
+_PLACEHOLDERS = "|".join(PLACEHOLDERS)
+_TEMPLATE = {"pattern": "^([^{}]|\\{\\{|\\}\\}|\\{(" + _PLACEHOLDERS + ")\\})*$"}
+_RULES: dict[str, dict[str, dict[str, Any]]] = {
+    "BatchIn": {"webhook_url": _HTTP_URL, "prompt_template": _TEMPLATE},
+    "ItemIn": {"images": _MEDIA, "clips": _MEDIA, "music": _MEDIA},
+    "ScheduleIn": {"webhook_url": _HTTP_URL, "source_url": _HTTP_URL, "prompt_template": _TEMPLATE},
+    "ScheduleUpdate": {
+        "webhook_url": _HTTP_URL,
+        "source_url": _HTTP_URL,
+        "prompt_template": _TEMPLATE,
+    },
+}
+"""What `core.batch_input`'s validators check beyond types and lengths (URLs, asset ids and
+URLs, prompt placeholders), said in JSON Schema for the document's readers."""
+
+
+def _refine(schema: dict[str, Any], rule: dict[str, Any]) -> None:
+    """Add `rule` to the string in `schema`: itself, its non-null case, or its array's items."""
+    for case in schema.get("anyOf", [schema]):
+        target = case.get("items", case)
+        if target.get("type") == "string":
+            target.update(rule)
+
+
+def _document_rules(schemas: dict[str, Any]) -> None:
+    for name, fields in _RULES.items():
+        for field, rule in fields.items():
+            _refine(schemas[name]["properties"][field], rule)
 
 
 def errors(*statuses: int) -> Responses:
@@ -97,6 +137,7 @@ def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> N
         for name, schema in defs.get("$defs", {}).items():
             if schemas.setdefault(name, schema) != schema:
                 raise RuntimeError(f"two different schemas are named {name} in the document")
+        _document_rules(schemas)
         app.openapi_schema = document
         return document
 

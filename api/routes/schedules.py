@@ -17,6 +17,7 @@ from api.pagination import (
 )
 from api.routes.batches import read_body
 from api.schemas.schedules import (
+    NOT_NULL,
     SCHEDULE_ADAPTER,
     UPDATE_ADAPTER,
     ScheduleDetail,
@@ -41,9 +42,6 @@ from core.settings import Settings
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 
 FIRE_TASK = "worker.fire_schedules"
-NOT_NULL = frozenset(
-    {"name", "cron", "timezone", "prompt_template", "options", "priority", "force", "enabled"}
-)
 
 
 def _schedule(

@@ -58,6 +58,7 @@ def test_schemathesis_with_every_check_finds_no_disagreement_between_document_an
 ) -> None:
     report = tmp_path / "schemathesis.json"
     run = run_schemathesis(api_server, account, report)
+    print(run.stdout[-2500:])
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-3000:]
     summary: dict[str, Any] = json.loads(report.read_text())
     assert summary["failures"] == [] and summary["errors"] == []
