@@ -80,6 +80,19 @@ def answer(status: int, model: type[BaseModel], description: str) -> Responses:
     return {status: {"model": model, "description": description}}
 
 
+def links(status: int, parameter: str, value: str, *operation_ids: str) -> Responses:
+    """`responses=` naming the operations an answer's `value` (a runtime expression such as
+    `$response.body#/id`) can be passed to as `parameter`: for readers, generators and fuzzers."""
+    return {
+        status: {
+            "links": {
+                operation_id: {"operationId": operation_id, "parameters": {parameter: value}}
+                for operation_id in operation_ids
+            }
+        }
+    }
+
+
 def file_responses(media_type: str) -> Responses:
     """A stored file served whole or, for a `Range` header, in part (as Starlette does)."""
     binary = {"schema": {"type": "string", "format": "binary"}}

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import IdPath, SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
 from api.errors import ApiError, NotFound
-from api.openapi import answer, errors, ref, request_body
+from api.openapi import answer, errors, links, ref, request_body
 from api.schemas.assets import AssetOut, AssetUpload
 from api.uploads import MultipartFileReader
 from core.media import ACCEPTED_EXTENSIONS, SNIFF_BYTES, MediaType, UnsupportedMedia, sniff
@@ -59,6 +59,7 @@ def _record(
     response_model=AssetOut,
     openapi_extra=_UPLOAD_DOC,
     responses=answer(200, AssetOut, "These bytes were uploaded before.")
+    | links(201, "asset_id", "$response.body#/id", "get_asset")
     | errors(400, 401, 413, 415, 422),
     summary="Upload an image, video or audio file",
 )

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import ApiError, Conflict, NotFound
-from api.openapi import answer, errors, ref, request_body
+from api.openapi import answer, errors, links, ref, request_body
 from api.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -62,6 +62,16 @@ def _csv_query(name: str) -> dict[str, Any]:
         "schema": {key: value for key, value in schema.items() if value != []},
     }
 
+
+BATCH_OPERATIONS = (
+    "get_batch",
+    "list_batch_jobs",
+    "cancel_batch",
+    "retry_failed",
+    "resume_batch",
+    "list_deliveries",
+)
+JOB_OPERATIONS = ("get_job", "list_events", "cancel_job", "retry_job", "job_video", "job_poster")
 
 _BODY_DOC = request_body(
     {
@@ -151,6 +161,7 @@ def _store_batch(
     response_model=BatchOut,
     openapi_extra=_BODY_DOC,
     responses=answer(200, BatchOut, "The Idempotency-Key was replayed.")
+    | links(201, "batch_id", "$response.body#/id", *BATCH_OPERATIONS)
     | errors(400, 401, 409, 413, 415, 422),
     summary="Create a batch from JSON or CSV",
 )
@@ -243,7 +254,8 @@ def get_batch(batch_id: IdPath, tenant: TenantDep, session: SessionDep) -> Batch
 @router.get(
     "/{batch_id}/jobs",
     response_model=JobPage,
-    responses=errors(401, 404, 422),
+    responses=links(200, "job_id", "$response.body#/items/0/id", *JOB_OPERATIONS)
+    | errors(401, 404, 422),
     summary="A batch's jobs in item order",
 )
 def list_batch_jobs(

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import NotFound
-from api.openapi import errors, json_body
+from api.openapi import errors, json_body, links
 from api.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -42,6 +42,7 @@ from core.settings import Settings
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 
 FIRE_TASK = "worker.fire_schedules"
+SCHEDULE_OPERATIONS = ("get_schedule", "update_schedule", "delete_schedule", "run_schedule")
 
 
 def _schedule(
@@ -147,7 +148,8 @@ def _update(
     status_code=201,
     response_model=ScheduleDetail,
     openapi_extra=json_body(ScheduleIn),
-    responses=errors(400, 401, 413, 422),
+    responses=links(201, "schedule_id", "$response.body#/id", *SCHEDULE_OPERATIONS)
+    | errors(400, 401, 413, 422),
     summary="Create a schedule",
 )
 async def create_schedule(
