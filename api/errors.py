@@ -5,7 +5,7 @@ errors, 404/405 from routing and unhandled exceptions are all rewritten into it.
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Route
 
 from core.errors import InputError, invalid, loc_path
 
@@ -32,8 +32,9 @@ class Error(BaseModel):
 
     code: str = Field(
         description="Stable, for programs: `validation_error`, `invalid_csv`, `invalid_cursor`, "
-        "`unauthorized`, `not_found`, `not_ready`, `conflict`, `idempotency_conflict`, "
-        "`too_large`, `unsupported_media_type`, `malformed_multipart`, `internal_error`."
+        "`malformed_json`, `malformed_multipart`, `unauthorized`, `not_found`, `not_ready`, "
+        "`conflict`, `idempotency_conflict`, `too_large`, `unsupported_media_type`, "
+        "`method_not_allowed`, `internal_error`."
     )
     message: str = Field(description="For people: what happened and what to do next.")
     details: list[ErrorDetail] = Field(description="Every problem found; may be empty.")
@@ -134,12 +135,21 @@ _HTTP_CODES = {
 }
 
 
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Route]:
+    """The app's endpoints, through included routers (`original_router`) and mounts."""
+    for route in routes:
+        if isinstance(route, Route):
+            yield route
+        else:
+            inner = getattr(route, "original_router", route)
+            yield from _leaf_routes(getattr(inner, "routes", ()))
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """Every method of every route on this path (Starlette names only the first route's)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE and isinstance(route, Route) and route.methods:
+    for route in _leaf_routes(request.app.router.routes):
+        if route.methods and route.path_regex.match(request.url.path):
             methods |= route.methods
     return sorted(methods)
 

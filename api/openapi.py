@@ -127,7 +127,8 @@ def _drop_fastapi_validation_errors(document: dict[str, Any]) -> None:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             answer = operation.get("responses", {}).get("422", {})
-            if "HTTPValidationError" in str(answer.get("content")):
+            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            if schema.get("$ref") == COMPONENT_REF.format(model="HTTPValidationError"):
                 del operation["responses"]["422"]
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
