@@ -135,6 +135,17 @@ def _drop_fastapi_validation_errors(document: dict[str, Any]) -> None:
         schemas.pop(name, None)
 
 
+def _document_internal_errors(document: dict[str, Any]) -> None:
+    """Any route may fail unexpectedly; it answers 500 with the error body (`api.errors`)."""
+    answer = {
+        "description": "An unexpected error; it is logged on the server. Try again later.",
+        "content": {"application/json": {"schema": ref(ErrorBody)}},
+    }
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.setdefault("responses", {}).setdefault("500", answer)
+
+
 def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> None:
     """Serve FastAPI's document with `body_models` (validation schemas) among its components."""
     build: Callable[[], dict[str, Any]] = app.openapi
@@ -144,6 +155,7 @@ def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> N
             return app.openapi_schema
         document = build()
         _drop_fastapi_validation_errors(document)
+        _document_internal_errors(document)
         _, defs = models_json_schema(
             [(model, "validation") for model in body_models], ref_template=COMPONENT_REF
         )

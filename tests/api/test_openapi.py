@@ -59,6 +59,7 @@ def test_every_error_status_is_documented_with_the_error_body(client: TestClient
                 assert content["application/json"]["schema"] == error_body, (name, status)
         if operation.get("security"):
             assert "401" in operation["responses"], name
+        assert "500" in operation["responses"], name
     error = document["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"code", "message", "details"}
 
