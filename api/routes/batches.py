@@ -50,16 +50,18 @@ def _csv_query(name: str) -> dict[str, Any]:
     """A query parameter of a CSV batch: the JSON batch's field of that name (never null)."""
     model = Options if name in Options.model_fields else BatchIn
     schema = dict(model.model_json_schema()["properties"][name])
-    schema["anyOf"] = [case for case in schema.get("anyOf", []) if case.get("type") != "null"]
-    if len(schema["anyOf"]) == 1:
-        schema |= schema.pop("anyOf")[0]
     schema.pop("default", None)
+    cases = [case for case in schema.pop("anyOf", []) if case.get("type") != "null"]
+    if len(cases) == 1:
+        schema |= cases[0]
+    elif cases:
+        schema["anyOf"] = cases
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": "With a CSV body only: the batch's field of this name.",
-        "schema": {key: value for key, value in schema.items() if value != []},
+        "schema": schema,
     }
 
 
