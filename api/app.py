@@ -5,7 +5,11 @@ from fastapi_offline import FastAPIOffline
 
 from api import metrics
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.routes import assets, batches, credits, deliveries, health, jobs, schedules
+from api.schemas.assets import AssetUpload
+from api.schemas.schedules import ScheduleIn, ScheduleUpdate
+from core.batch_input import BatchIn
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 
@@ -19,10 +23,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="nemo-batch",
         version="0.1.0",
         summary="Batch product videos on the NemoVideo backend.",
+        # Operation ids are the routes' names (`create_batch`): a generated client's methods.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     app.state.metrics_registry = metrics.metrics_registry(settings)
     install_error_handlers(app)
     for module in (health, assets, batches, jobs, credits, deliveries, schedules, metrics):
         app.include_router(module.router)
+    # The bodies that routes read themselves (JSON beside CSV, size-limited), by reference.
+    install_openapi(app, (AssetUpload, BatchIn, ScheduleIn, ScheduleUpdate))
     return app

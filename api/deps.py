@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,12 @@ def current_tenant(
 
 
 TenantDep = Annotated[Tenant, Depends(current_tenant)]
+
+
+IdPath = Annotated[
+    str, Path(description="The resource's id.", json_schema_extra={"format": "uuid"})
+]
+"""A path id, read by `parse_id`: a text that is no UUID is a 404 like an unknown id."""
 
 
 def parse_id(value: str, what: str) -> uuid.UUID:

@@ -5,17 +5,45 @@ errors, 404/405 from routing and unhandled exceptions are all rewritten into it.
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from core.errors import InputError, invalid, loc_path
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    """One problem of a request."""
+
+    loc: str = Field(description="Where: `items[3].title`, `query.state`, `file`; empty for all.")
+    message: str
+
+
+class Error(BaseModel):
+    """What went wrong, as every route answers it (the body's `error`)."""
+
+    code: str = Field(
+        description="Stable, for programs: `validation_error`, `invalid_csv`, `invalid_cursor`, "
+        "`malformed_json`, `malformed_multipart`, `unauthorized`, `not_found`, `not_ready`, "
+        "`conflict`, `idempotency_conflict`, `too_large`, `unsupported_media_type`, "
+        "`method_not_allowed`, `internal_error`."
+    )
+    message: str = Field(description="For people: what happened and what to do next.")
+    details: list[ErrorDetail] = Field(description="Every problem found; may be empty.")
+
+
+class ErrorBody(BaseModel):
+    """The body of every answer that is not a success."""
+
+    error: Error
 
 
 class ApiError(Exception):
@@ -107,15 +135,35 @@ _HTTP_CODES = {
 }
 
 
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Route]:
+    """The app's endpoints, through included routers (`original_router`) and mounts."""
+    for route in routes:
+        if isinstance(route, Route):
+            yield route
+        else:
+            inner = getattr(route, "original_router", route)
+            yield from _leaf_routes(getattr(inner, "routes", ()))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method of every route on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in _leaf_routes(request.app.router.routes):
+        if route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route matches {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}"
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     return JSONResponse(error_body(code, message), exc.status_code, headers=headers)
 
 

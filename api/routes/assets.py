@@ -1,16 +1,16 @@
 """Assets: streamed upload (sniffed by content, size-limited, deduplicated) and lookup."""
 
 from pathlib import Path
-from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
+from api.deps import IdPath, SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
 from api.errors import ApiError, NotFound
-from api.schemas.assets import AssetOut
+from api.openapi import answer, errors, links, ref, request_body
+from api.schemas.assets import AssetOut, AssetUpload
 from api.uploads import MultipartFileReader
 from core.media import ACCEPTED_EXTENSIONS, SNIFF_BYTES, MediaType, UnsupportedMedia, sniff
 from core.models import Asset, Tenant
@@ -22,20 +22,7 @@ router = APIRouter(prefix="/v1/assets", tags=["assets"])
 MULTIPART_SLACK = 64 * 1024
 """Room for multipart headers and boundaries above the file limit."""
 
-_UPLOAD_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+_UPLOAD_DOC = request_body({"multipart/form-data": {"schema": ref(AssetUpload)}})
 
 
 def _too_large(limit: int) -> ApiError:
@@ -71,6 +58,9 @@ def _record(
     status_code=201,
     response_model=AssetOut,
     openapi_extra=_UPLOAD_DOC,
+    responses=answer(200, AssetOut, "These bytes were uploaded before.")
+    | links(201, "asset_id", "$response.body#/id", "get_asset")
+    | errors(400, 401, 413, 415, 422),
     summary="Upload an image, video or audio file",
 )
 async def upload_asset(
@@ -128,8 +118,14 @@ async def upload_asset(
     return AssetOut.model_validate(asset)
 
 
-@router.get("/{asset_id}", response_model=AssetOut, summary="An asset")
-def get_one(asset_id: str, tenant: TenantDep, session: SessionDep) -> AssetOut:
+@router.get(
+    "/{asset_id}",
+    name="get_asset",
+    response_model=AssetOut,
+    responses=errors(401, 404),
+    summary="An asset",
+)
+def get_one(asset_id: IdPath, tenant: TenantDep, session: SessionDep) -> AssetOut:
     asset = get_asset(session, tenant.id, parse_id(asset_id, "asset"))
     if asset is None:
         raise NotFound("asset")

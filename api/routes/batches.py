@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep, TenantDep, parse_id
+from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import ApiError, Conflict, NotFound
+from api.openapi import answer, errors, links, ref, request_body
 from api.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -23,8 +24,8 @@ from api.pagination import (
 from api.schemas.batches import BatchActionOut, BatchOut, BatchPage, batch_out
 from api.schemas.jobs import JobPage, job_summary
 from core import broker
-from core.batch_input import BatchIn
-from core.csv_import import read_csv
+from core.batch_input import BatchIn, Options
+from core.csv_import import QUERY_FIELDS, read_csv
 from core.errors import loc_path
 from core.intake import Locate, build_batch, parse_json, request_hash, validate_body
 from core.models import Batch, Tenant
@@ -39,20 +40,51 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
+CSV_DOC = (
+    "Columns `ref,title,description,images,prompt`, optionally `clips,music,aspect_ratio,"
+    "duration_s,language`; images separated by `|`. The batch's fields are query parameters."
+)
 
-_BODY_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": BatchIn.model_json_schema()},
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": "ref,title,description,images,prompt\nsku-1,Mug,A blue mug,"
-                "https://example.com/a.jpg|https://example.com/b.jpg,\n",
-            },
+
+def _csv_query(name: str) -> dict[str, Any]:
+    """A query parameter of a CSV batch: the JSON batch's field of that name (never null)."""
+    model = Options if name in Options.model_fields else BatchIn
+    schema = dict(model.model_json_schema()["properties"][name])
+    schema.pop("default", None)
+    cases = [case for case in schema.pop("anyOf", []) if case.get("type") != "null"]
+    if len(cases) == 1:
+        schema |= cases[0]
+    elif cases:
+        schema["anyOf"] = cases
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": "With a CSV body only: the batch's field of this name.",
+        "schema": schema,
+    }
+
+
+BATCH_OPERATIONS = (
+    "get_batch",
+    "list_batch_jobs",
+    "cancel_batch",
+    "retry_failed",
+    "resume_batch",
+    "list_deliveries",
+)
+JOB_OPERATIONS = ("get_job", "list_events", "cancel_job", "retry_job", "job_video", "job_poster")
+
+_BODY_DOC = request_body(
+    {
+        "application/json": {"schema": ref(BatchIn)},
+        "text/csv": {
+            "schema": {"type": "string", "format": "binary", "description": CSV_DOC},
+            "example": "ref,title,description,images,prompt\nsku-1,Mug,A blue mug,"
+            "https://example.com/a.jpg|https://example.com/b.jpg,\n",
         },
     }
-}
+) | {"parameters": [_csv_query(name) for name in QUERY_FIELDS]}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -130,6 +162,9 @@ def _store_batch(
     status_code=201,
     response_model=BatchOut,
     openapi_extra=_BODY_DOC,
+    responses=answer(200, BatchOut, "The Idempotency-Key was replayed.")
+    | links(201, "batch_id", "$response.body#/id", *BATCH_OPERATIONS)
+    | errors(400, 401, 409, 413, 415, 422),
     summary="Create a batch from JSON or CSV",
 )
 async def create_batch(
@@ -175,7 +210,12 @@ async def create_batch(
     return batch_out(batch, counts)
 
 
-@router.get("", response_model=BatchPage, summary="List batches, newest first")
+@router.get(
+    "",
+    response_model=BatchPage,
+    responses=errors(401, 422),
+    summary="List batches, newest first",
+)
 def list_batches(
     tenant: TenantDep,
     session: SessionDep,
@@ -202,30 +242,33 @@ def _batch(session: Session, tenant: Tenant, batch_id: str, *, lock: bool = Fals
     return batch
 
 
-@router.get("/{batch_id}", response_model=BatchOut, summary="A batch with counts by state")
-def get_batch(batch_id: str, tenant: TenantDep, session: SessionDep) -> BatchOut:
+@router.get(
+    "/{batch_id}",
+    response_model=BatchOut,
+    responses=errors(401, 404),
+    summary="A batch with counts by state",
+)
+def get_batch(batch_id: IdPath, tenant: TenantDep, session: SessionDep) -> BatchOut:
     batch = _batch(session, tenant, batch_id)
     return batch_out(batch, _counts(session, batch))
 
 
-@router.get("/{batch_id}/jobs", response_model=JobPage, summary="A batch's jobs in item order")
+@router.get(
+    "/{batch_id}/jobs",
+    response_model=JobPage,
+    responses=links(200, "job_id", "$response.body#/items/0/id", *JOB_OPERATIONS)
+    | errors(401, 404, 422),
+    summary="A batch's jobs in item order",
+)
 def list_batch_jobs(
-    batch_id: str,
+    batch_id: IdPath,
     tenant: TenantDep,
     session: SessionDep,
-    state: Annotated[str | None, Query(max_length=32)] = None,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> JobPage:
     batch = _batch(session, tenant, batch_id)
-    valid = [item.value for item in JobState]
-    if state is not None and state not in valid:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"query.state: unknown state {state!r}; valid states: {', '.join(valid)}",
-            [{"loc": "query.state", "message": f"must be one of: {', '.join(valid)}"}],
-        )
     after = None
     if cursor:
         after = decode_cursor(cursor, ("i",))["i"]
@@ -240,9 +283,14 @@ def list_batch_jobs(
     )
 
 
-@router.post("/{batch_id}/cancel", response_model=BatchActionOut, summary="Cancel a batch")
+@router.post(
+    "/{batch_id}/cancel",
+    response_model=BatchActionOut,
+    responses=errors(401, 404, 409),
+    summary="Cancel a batch",
+)
 def cancel_batch(
-    batch_id: str, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+    batch_id: IdPath, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> BatchActionOut:
     """Every job not yet final is canceled, and the batch with them; renders in flight are
     canceled on the backend by a worker."""
@@ -258,9 +306,14 @@ def cancel_batch(
     return BatchActionOut(batch=batch_out(batch, _counts(session, batch)), changed=canceled.count)
 
 
-@router.post("/{batch_id}/retry-failed", response_model=BatchActionOut, summary="Retry failed jobs")
+@router.post(
+    "/{batch_id}/retry-failed",
+    response_model=BatchActionOut,
+    responses=errors(401, 404, 409),
+    summary="Retry failed jobs",
+)
 def retry_failed(
-    batch_id: str, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+    batch_id: IdPath, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> BatchActionOut:
     """Failed jobs go back to the queue (finished steps are not paid for again)."""
     batch = _batch(session, tenant, batch_id, lock=True)
@@ -276,9 +329,14 @@ def retry_failed(
     )
 
 
-@router.post("/{batch_id}/resume", response_model=BatchActionOut, summary="Resume after credits")
+@router.post(
+    "/{batch_id}/resume",
+    response_model=BatchActionOut,
+    responses=errors(401, 404, 409),
+    summary="Resume after credits",
+)
 def resume_batch(
-    batch_id: str, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+    batch_id: IdPath, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> BatchActionOut:
     """For a batch paused for credits: lift the tenant's pause and dispatch again."""
     batch = _batch(session, tenant, batch_id, lock=True)

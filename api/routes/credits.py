@@ -3,13 +3,16 @@
 from fastapi import APIRouter
 
 from api.deps import SessionDep, TenantDep
+from api.openapi import errors
 from api.schemas.jobs import CreditsOut
 from core.repo.reads import credit_account, credit_balance
 
 router = APIRouter(prefix="/v1/credits", tags=["credits"])
 
 
-@router.get("", response_model=CreditsOut, summary="The last seen credit balance")
+@router.get(
+    "", response_model=CreditsOut, responses=errors(401), summary="The last seen credit balance"
+)
 def get_credits(tenant: TenantDep, session: SessionDep) -> CreditsOut:
     account = credit_account(tenant)
     shown = "tenant" if account != "shared" else "shared"

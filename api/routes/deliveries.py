@@ -2,13 +2,14 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import SessionDep, TenantDep, parse_id
+from api.deps import IdPath, SessionDep, TenantDep, parse_id
 from api.errors import NotFound
+from api.openapi import errors
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_time_cursor, encode_time_cursor
 from core.repo import batches as batch_repo
 from core.repo import deliveries as repo
@@ -24,9 +25,11 @@ class DeliveryOut(BaseModel):
     id: uuid.UUID
     batch_id: uuid.UUID
     job_id: uuid.UUID | None
-    event: str = Field(description="job.succeeded, job.failed or batch.completed.")
+    event: Literal["job.succeeded", "job.failed", "batch.completed"]
     url: str
-    status: str = Field(description="pending (retries left), delivered or failed (gave up).")
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="pending (retries left), delivered or failed (gave up)."
+    )
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -44,10 +47,11 @@ class DeliveryPage(BaseModel):
 @router.get(
     "/{batch_id}/deliveries",
     response_model=DeliveryPage,
+    responses=errors(401, 404, 422),
     summary="A batch's webhook deliveries, oldest first",
 )
 def list_deliveries(
-    batch_id: str,
+    batch_id: IdPath,
     tenant: TenantDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

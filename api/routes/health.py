@@ -1,23 +1,36 @@
 """Liveness and readiness probes (no authentication)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import SettingsDep
 from api.errors import error_body
+from api.openapi import answer, errors
 from core import broker
 from core.db import get_engine
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, Literal["ok"]] = Field(
+        description="Each dependency checked: database, broker."
+    )
+
+
+@router.get("/healthz", response_model=Liveness, summary="The process is up")
+def healthz() -> Liveness:
+    return Liveness(status="ok")
 
 
 def _database_reachable() -> bool:
@@ -29,7 +42,12 @@ def _database_reachable() -> bool:
     return True
 
 
-@router.get("/readyz", summary="The database and the broker answer", response_model=None)
+@router.get(
+    "/readyz",
+    summary="The database and the broker answer",
+    response_model=None,
+    responses=answer(200, Readiness, "Every dependency answers.") | errors(503),
+)
 def readyz(settings: SettingsDep) -> dict[str, Any] | JSONResponse:
     checks = {
         "database": _database_reachable(),

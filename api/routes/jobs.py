@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
+from api.deps import IdPath, SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
 from api.errors import ApiError, Conflict, NotFound
+from api.openapi import errors, file_responses
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from api.schemas.jobs import EventOut, EventPage, JobOut, job_summary, output_out, public_input
 from core import broker
@@ -53,14 +54,24 @@ def _job_out(request: Request, session: Session, job: Job) -> JobOut:
     )
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="A job with its latest events")
-def get_job(job_id: str, request: Request, tenant: TenantDep, session: SessionDep) -> JobOut:
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    responses=errors(401, 404),
+    summary="A job with its latest events",
+)
+def get_job(job_id: IdPath, request: Request, tenant: TenantDep, session: SessionDep) -> JobOut:
     return _job_out(request, session, _job(session, tenant, job_id))
 
 
-@router.get("/{job_id}/events", response_model=EventPage, summary="All of a job's events")
+@router.get(
+    "/{job_id}/events",
+    response_model=EventPage,
+    responses=errors(401, 404, 422),
+    summary="All of a job's events",
+)
 def list_events(
-    job_id: str,
+    job_id: IdPath,
     tenant: TenantDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
@@ -78,9 +89,14 @@ def list_events(
     )
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses=errors(401, 404, 409),
+    summary="Cancel a job",
+)
 def cancel_job(
-    job_id: str, request: Request, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+    job_id: IdPath, request: Request, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> JobOut:
     """The job stops at its current step; a render in flight is canceled on the backend by a
     worker."""
@@ -102,9 +118,14 @@ def cancel_job(
     return _job_out(request, session, job)
 
 
-@router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a failed or canceled job")
+@router.post(
+    "/{job_id}/retry",
+    response_model=JobOut,
+    responses=errors(401, 404, 409),
+    summary="Retry a failed or canceled job",
+)
 def retry_job(
-    job_id: str, request: Request, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+    job_id: IdPath, request: Request, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> JobOut:
     job = _job(session, tenant, job_id, lock=True)
     if job.state not in (JobState.FAILED, JobState.CANCELED):
@@ -141,15 +162,27 @@ def _serve(job: Job, storage: Storage, key: str, what: str, default_type: str) -
     )
 
 
-@router.get("/{job_id}/video", name="job_video", summary="The MP4 (supports Range)")
+@router.get(
+    "/{job_id}/video",
+    name="job_video",
+    response_class=FileResponse,
+    responses=file_responses("video/mp4") | errors(401, 404),
+    summary="The MP4 (supports Range)",
+)
 def get_video(
-    job_id: str, tenant: TenantDep, session: SessionDep, storage: StorageDep
+    job_id: IdPath, tenant: TenantDep, session: SessionDep, storage: StorageDep
 ) -> FileResponse:
     return _serve(_job(session, tenant, job_id), storage, "path", "video", "video/mp4")
 
 
-@router.get("/{job_id}/poster", name="job_poster", summary="The poster frame (supports Range)")
+@router.get(
+    "/{job_id}/poster",
+    name="job_poster",
+    response_class=FileResponse,
+    responses=file_responses("image/jpeg") | errors(401, 404),
+    summary="The poster frame (supports Range)",
+)
 def get_poster(
-    job_id: str, tenant: TenantDep, session: SessionDep, storage: StorageDep
+    job_id: IdPath, tenant: TenantDep, session: SessionDep, storage: StorageDep
 ) -> FileResponse:
     return _serve(_job(session, tenant, job_id), storage, "poster_path", "poster", "image/jpeg")

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep, TenantDep, parse_id
+from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import NotFound
+from api.openapi import errors, json_body, links
 from api.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -16,6 +17,7 @@ from api.pagination import (
 )
 from api.routes.batches import read_body
 from api.schemas.schedules import (
+    NOT_NULL,
     SCHEDULE_ADAPTER,
     UPDATE_ADAPTER,
     ScheduleDetail,
@@ -40,14 +42,7 @@ from core.settings import Settings
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 
 FIRE_TASK = "worker.fire_schedules"
-NOT_NULL = frozenset(
-    {"name", "cron", "timezone", "prompt_template", "options", "priority", "force", "enabled"}
-)
-
-
-def _body_doc(model: type[ScheduleIn] | type[ScheduleUpdate]) -> dict[str, Any]:
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+SCHEDULE_OPERATIONS = ("get_schedule", "update_schedule", "delete_schedule", "run_schedule")
 
 
 def _schedule(
@@ -152,7 +147,9 @@ def _update(
     "",
     status_code=201,
     response_model=ScheduleDetail,
-    openapi_extra=_body_doc(ScheduleIn),
+    openapi_extra=json_body(ScheduleIn),
+    responses=links(201, "schedule_id", "$response.body#/id", *SCHEDULE_OPERATIONS)
+    | errors(400, 401, 413, 422),
     summary="Create a schedule",
 )
 async def create_schedule(
@@ -164,7 +161,12 @@ async def create_schedule(
     return schedule_detail(schedule)
 
 
-@router.get("", response_model=SchedulePage, summary="List schedules, newest first")
+@router.get(
+    "",
+    response_model=SchedulePage,
+    responses=errors(401, 422),
+    summary="List schedules, newest first",
+)
 def list_schedules(
     tenant: TenantDep,
     session: SessionDep,
@@ -179,19 +181,25 @@ def list_schedules(
     return SchedulePage(items=[schedule_out(row) for row in page], next_cursor=next_cursor)
 
 
-@router.get("/{schedule_id}", response_model=ScheduleDetail, summary="A schedule")
-def get_schedule(schedule_id: str, tenant: TenantDep, session: SessionDep) -> ScheduleDetail:
+@router.get(
+    "/{schedule_id}",
+    response_model=ScheduleDetail,
+    responses=errors(401, 404),
+    summary="A schedule",
+)
+def get_schedule(schedule_id: IdPath, tenant: TenantDep, session: SessionDep) -> ScheduleDetail:
     return schedule_detail(_schedule(session, tenant, schedule_id))
 
 
 @router.patch(
     "/{schedule_id}",
     response_model=ScheduleDetail,
-    openapi_extra=_body_doc(ScheduleUpdate),
+    openapi_extra=json_body(ScheduleUpdate),
+    responses=errors(400, 401, 404, 413, 422),
     summary="Change a schedule (pause and resume with `enabled`)",
 )
 async def update_schedule(
-    schedule_id: str,
+    schedule_id: IdPath,
     request: Request,
     tenant: TenantDep,
     session: SessionDep,
@@ -202,8 +210,14 @@ async def update_schedule(
     return schedule_detail(schedule)
 
 
-@router.delete("/{schedule_id}", status_code=204, summary="Delete a schedule")
-def delete_schedule(schedule_id: str, tenant: TenantDep, session: SessionDep) -> Response:
+@router.delete(
+    "/{schedule_id}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(401, 404),
+    summary="Delete a schedule",
+)
+def delete_schedule(schedule_id: IdPath, tenant: TenantDep, session: SessionDep) -> Response:
     """Its batches stay (and finish); they no longer name the schedule."""
     session.delete(_schedule(session, tenant, schedule_id, lock=True))
     session.commit()
@@ -214,10 +228,11 @@ def delete_schedule(schedule_id: str, tenant: TenantDep, session: SessionDep) ->
     "/{schedule_id}/run",
     status_code=202,
     response_model=ScheduleOut,
+    responses=errors(401, 404),
     summary="Run a schedule now",
 )
 def run_schedule(
-    schedule_id: str, tenant: TenantDep, session: SessionDep, settings: SettingsDep
+    schedule_id: IdPath, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> ScheduleOut:
     """The schedule becomes due now (paused ones too, once); a worker makes the run within
     seconds, and `last_outcome` and `last_error` tell how it went."""

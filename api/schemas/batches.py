@@ -6,11 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.states import BatchStatus
+
 
 class BatchOut(BaseModel):
     id: uuid.UUID
     name: str
-    status: str
+    status: BatchStatus
     priority: int
     item_count: int
     prompt_template: str

@@ -2,9 +2,11 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.states import JobState
 
 
 class EventOut(BaseModel):
@@ -32,8 +34,8 @@ class JobSummary(BaseModel):
     batch_id: uuid.UUID
     item_index: int
     ref: str | None
-    state: str
-    step: str | None = Field(description="The pipeline step the job is in or returns to.")
+    state: JobState
+    step: JobState | None = Field(description="The pipeline step the job is in or returns to.")
     attempts: int
     error_code: str | None
     error_message: str | None
@@ -69,7 +71,9 @@ class JobOut(JobSummary):
 
 
 class CreditsOut(BaseModel):
-    account: str = Field(description="`shared`, or `tenant` when the tenant has its own token.")
+    account: Literal["shared", "tenant"] = Field(
+        description="`shared`, or `tenant` when the tenant has its own token."
+    )
     available: int | None
     frozen: int | None
     total: int | None

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from core.batch_input import ItemIn, Options, Priority, PromptTemplate, PublicUrl
 from core.models import Schedule
 from core.prompts import DEFAULT_TEMPLATE
-from core.schedules import check_cron, check_timezone, local_time
+from core.schedules import ALIASES, check_cron, check_timezone, local_time
 
 
 def _cron(value: str) -> str:
@@ -21,8 +21,31 @@ def _timezone(value: str) -> str:
     return value
 
 
-Cron = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_cron)]
-TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_timezone)]
+CRON_PATTERN = (
+    rf"^\s*(@({'|'.join(sorted(alias[1:] for alias in ALIASES))})|"
+    r"[-0-9A-Za-z*,/?#]+(\s+[-0-9A-Za-z*,/?#]+){4})\s*$"
+)
+"""The shape `check_cron` accepts: an alias, or five fields of digits, names, `*,/-?#`."""
+Cron = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        examples=["0 2 * * *", "@daily"],
+        json_schema_extra={"pattern": CRON_PATTERN},
+    ),
+    AfterValidator(_cron),
+]
+TimeZone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        examples=["Europe/Paris", "UTC"],
+        json_schema_extra={"pattern": r"^\s*[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*\s*$"},
+    ),
+    AfterValidator(_timezone),
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Items = Annotated[list[ItemIn], Field(min_length=1)]
 
@@ -49,8 +72,24 @@ class ScheduleIn(_Strict):
     enabled: bool = True
 
 
+NOT_NULL = frozenset(
+    {"name", "cron", "timezone", "prompt_template", "options", "priority", "force", "enabled"}
+)
+"""Fields of a change that may be left out but not sent as null."""
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    for name in NOT_NULL:
+        field = schema["properties"][name]
+        (kept,) = [case for case in field.pop("anyOf") if case.get("type") != "null"]
+        field.update(kept)
+        field.pop("default")
+
+
 class ScheduleUpdate(_Strict):
     """Only the fields sent change; `null` clears source_url, items or webhook_url."""
+
+    model_config = ConfigDict(json_schema_extra=_not_nullable)
 
     name: Name | None = None
     cron: Cron | None = None

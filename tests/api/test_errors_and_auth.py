@@ -61,6 +61,12 @@ def test_a_wrong_method_is_a_json_405(client: TestClient) -> None:
     assert_error_shape(answer.json(), "method_not_allowed")
 
 
+def test_a_405_lists_every_method_of_the_path_in_allow(client: TestClient) -> None:
+    answer = client.put("/v1/schedules/3fa85f64-5717-4562-b3fc-2c963f66afa6")
+    assert answer.status_code == 405
+    assert answer.headers["Allow"] == "DELETE, GET, PATCH"
+
+
 def test_fastapi_validation_errors_use_the_same_shape(client: TestClient, account: Account) -> None:
     answer = client.get("/v1/batches", params={"limit": 1000}, headers=account.headers)
     assert answer.status_code == 422
