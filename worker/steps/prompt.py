@@ -90,6 +90,17 @@ def prompt_step(context: StepContext) -> Outcome:
             progress[index] = previous
             context.save(messages=progress)
             raise
+        if turn.failure is not None:
+            # The stream closed on a coded error (429, 1001, 2001...): the turn is over, so the
+            # state is settled. Applied anyway: done; not applied: not a send, and the error
+            # takes its row of the policy table like the same code anywhere else.
+            if _changed(context.client.session_state(session_id), record["before"]):
+                record.update(status="done", verified="state")
+                context.save(messages=progress)
+                continue
+            progress[index] = previous
+            context.save(messages=progress)
+            raise turn.failure
         if turn.text and not turn.cut and not turn.deadline_hit and not turn.error:
             record.update(status="done", verified="text", reply=turn.text[:500])
             context.save(messages=progress)
