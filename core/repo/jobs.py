@@ -88,6 +88,8 @@ RETRY_FORGETS: tuple[str, ...] = (
     "messages",
     "draft_hash",
     "render_id",
+    "backend_render_id",
+    "url_refreshes",
     "render_started_at",
     "render_failures",
     "renders_lost",
