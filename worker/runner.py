@@ -4,11 +4,12 @@ No database transaction is open while the backend is called: claim, commit, work
 """
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -59,7 +60,7 @@ class StepContext:
         self.checkpoint.update(values)
 
 
-NOT_AN_ATTEMPT = frozenset({"rate_limited", "paced"})
+NOT_AN_ATTEMPT = frozenset({"rate_limited", "paced", "token_refresh"})
 """Backoffs that say nothing about the step itself: they do not use up its attempts."""
 
 StepFunction = Callable[[StepContext], Outcome]
@@ -152,15 +153,15 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
     attempt = Attempt(context.step, context.step_attempts)
     try:
         try:
-            return function(context)
+            outcome = function(context)
         except errors.TokenInvalid:
             if context.token.registered:
                 raise
-            # Single flight: drop the shared token only if it is still the refused one.
-            drop_anonymous_token(context.token.value)
-            context.token = _token_for(context.tenant_id)
-            context.client = client_for(context.token.value)
-            return function(context)
+            outcome = _with_fresh_anonymous_token(function, context)
+        else:
+            if context.checkpoint.get(TOKEN_REFUSED_SINCE):
+                context.save(**{TOKEN_REFUSED_SINCE: None})  # the token works again
+        return outcome
     except errors.NemoError as error:
         if isinstance(error, errors.RateLimited):
             slow_down_after_429(error)
@@ -175,6 +176,41 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
         return Backoff(
             get_settings().retry_base_delay_s, "internal_error", f"Unexpected error: {error!r}"
         )
+
+
+TOKEN_REFUSED_SINCE = "token_refused_since"
+
+
+def _with_fresh_anonymous_token(function: StepFunction, context: StepContext) -> Outcome:
+    """Re-acquire the shared anonymous token (single flight: dropped only if it is still the
+    refused one) and run the step again. Refused again, the job backs off and tries once more,
+    for up to NEMO_TOKEN_REFRESH_MAX_S from the first refusal, not for one retry per step."""
+    drop_anonymous_token(context.token.value)
+    context.token = _token_for(context.tenant_id)
+    context.client = client_for(context.token.value)
+    try:
+        outcome = function(context)
+    except errors.TokenInvalid as again:
+        since_text = context.checkpoint.get(TOKEN_REFUSED_SINCE)
+        now = utcnow()
+        since = datetime.fromisoformat(str(since_text)) if since_text else now
+        if not since_text:
+            context.save(**{TOKEN_REFUSED_SINCE: now.isoformat()})
+        settings = get_settings()
+        if (now - since).total_seconds() >= settings.nemo_token_refresh_max_s:
+            return outcome_for(again, Attempt(context.step, context.step_attempts))
+        delay = random.uniform(0.5, 1.5) * min(settings.retry_base_delay_s, 10.0)
+        return Backoff(
+            delay,
+            "token_refresh",
+            "The backend refused the shared anonymous token again right after it was acquired "
+            "anew; acquiring another one shortly.",
+            http_status=again.http_status,
+            backend_code=again.code,
+        )
+    if context.checkpoint.get(TOKEN_REFUSED_SINCE):
+        context.save(**{TOKEN_REFUSED_SINCE: None})
+    return outcome
 
 
 def apply_outcome(

@@ -90,6 +90,7 @@ RETRY_FORGETS: tuple[str, ...] = (
     "render_id",
     "backend_render_id",
     "url_refreshes",
+    "token_refused_since",
     "render_started_at",
     "render_failures",
     "renders_lost",
