@@ -87,6 +87,7 @@ def transition(
 RETRY_FORGETS: tuple[str, ...] = (
     "messages",
     "draft_hash",
+    "draft",
     "render_id",
     "backend_render_id",
     "url_refreshes",

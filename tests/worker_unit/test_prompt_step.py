@@ -152,3 +152,32 @@ def test_a_code_inside_the_stream_with_nothing_changed_raises_its_error_and_is_n
 def test_a_code_inside_the_stream_after_the_edit_landed_counts_the_edit() -> None:
     backend = FakeBackend(edits_then_errors)
     assert isinstance(prompt_step(context(backend)), Advance)
+
+
+def cut_short(text: str, backend: FakeBackend) -> TurnResult:
+    return TurnResult(cut=True)
+
+
+def test_a_follow_up_whose_turn_was_cut_is_sent_once_more_after_the_state_settled() -> None:
+    backend = FakeBackend(asks, cut_short, edits)
+    job = context(backend)
+    first = prompt_step(job)
+    assert isinstance(first, Wait) and len(backend.sent) == 2
+    job.checkpoint.update(first.checkpoint)
+    job.checkpoint["messages"][0]["verify_started_at"] = "2000-01-01T00:00:00+00:00"
+    assert isinstance(prompt_step(job), Advance)
+    assert len(backend.sent) == 3
+    assert backend.sent[2] == backend.sent[1]  # the follow-up again, not the first message
+
+
+def test_a_message_cut_twice_fails_no_result_after_one_resend() -> None:
+    backend = FakeBackend(cut_short, cut_short)
+    job = context(backend)
+    for _ in range(2):
+        waiting = prompt_step(job)
+        assert isinstance(waiting, Wait)
+        job.checkpoint.update(waiting.checkpoint)
+        job.checkpoint["messages"][0]["verify_started_at"] = "2000-01-01T00:00:00+00:00"
+    outcome = prompt_step(job)
+    assert isinstance(outcome, Fail) and outcome.code == "no_result"
+    assert len(backend.sent) == 2

@@ -20,7 +20,8 @@ from worker.outcomes import Advance, Fail, Outcome, Wait
 from worker.runner import StepContext
 from worker.timeline import has_segments, summarize
 
-MAX_SENDS = 2
+MAX_RESENDS = 1
+"""Sends of the same text again after a turn that may have landed was verified unchanged."""
 MAX_FOLLOW_UPS = 1
 REPLY_KEPT_CHARS = 500
 NOT_PROCESSED = (errors.RateLimited, errors.OutOfCredits, errors.SessionLost, errors.TokenInvalid)
@@ -40,6 +41,7 @@ class MessageProgress:
 
     status: Sending = Sending.PENDING
     sends: int = 0
+    resends: int = 0
     follow_ups: int = 0
     before: dict[str, Any] = field(default_factory=dict)
     verify_started_at: str | None = None
@@ -153,12 +155,15 @@ def prompt_step(context: StepContext) -> Outcome:
             started = datetime.fromisoformat(str(record.verify_started_at))
             if (_now() - started).total_seconds() < settings.verify_timeout_s:
                 return Wait(settings.verify_poll_interval_s, checkpoint=_dumped(progress))
-            # Settled and still unchanged: only now may something be sent again.
-            if record.reply and record.follow_ups < MAX_FOLLOW_UPS:
+            # Settled and still unchanged: only now may something be sent again. The last text
+            # once more (that turn was cut or silent), then the follow-up, then the job fails.
+            if record.resends < MAX_RESENDS:
+                record.resends += 1
+            elif record.reply and record.follow_ups < MAX_FOLLOW_UPS:
                 record.next_text = follow_up(context.input)
-            elif record.sends >= MAX_SENDS or record.follow_ups:
-                if record.reply:
-                    return _no_edit(index, record)
+            elif record.reply:
+                return _no_edit(index, record)
+            else:
                 return Fail(
                     "no_result",
                     f"The agent did not change the video after message {index + 1} was sent "
@@ -227,7 +232,8 @@ def prompt_step(context: StepContext) -> Outcome:
         )
     summary = summarize(state.draft)
     return Advance(
-        checkpoint={**_dumped(progress), "draft_hash": state.draft_hash},
+        # The draft rides to the export step, which then needs no state read of its own.
+        checkpoint={**_dumped(progress), "draft_hash": state.draft_hash, "draft": state.draft},
         fields={"timeline_summary": summary},
         message=summary,
     )

@@ -39,22 +39,32 @@ def export_step(context: StepContext) -> Outcome:
         else:
             return Advance(message=f"render {render_id} already posted ({status.status})")
     session_id = str(context.checkpoint["session_id"])
-    state = context.client.session_state(session_id)
-    if not has_segments(state.draft):
+    draft = _draft_to_export(context, session_id)
+    if draft is None:
         return Fail("no_result", "The session has no timeline to export; retry the job.")
-    assert state.draft is not None
     render_id = new_render_id()
     context.save(render_id=render_id, render_started_at=datetime.now(UTC).isoformat())
+    done: dict[str, Any] = {"draft": None}  # posted: the copy the prompt step left is not needed
     try:
-        posted = context.client.export(render_id, session_id, state.draft)
+        posted = context.client.export(render_id, session_id, draft)
     except errors.RenderIdConflict:  # our own earlier post of this id: poll it
-        return Advance(message=f"render {render_id} posted")
+        return Advance(checkpoint=done, message=f"render {render_id} posted")
     if posted.id != render_id:
         return Advance(
-            checkpoint={"backend_render_id": posted.id},
+            checkpoint={**done, "backend_render_id": posted.id},
             message=f"render {render_id} posted; the backend calls it {posted.id}",
         )
-    return Advance(message=f"render {render_id} posted")
+    return Advance(checkpoint=done, message=f"render {render_id} posted")
+
+
+def _draft_to_export(context: StepContext, session_id: str) -> dict[str, Any] | None:
+    """The draft the prompt step verified and left in the checkpoint, else the session's own
+    (a re-export after a failed or lost render)."""
+    kept = context.checkpoint.get("draft")
+    if isinstance(kept, dict) and has_segments(kept):
+        return kept
+    state = context.client.session_state(session_id)
+    return state.draft if has_segments(state.draft) else None
 
 
 def export_again_after_loss(context: StepContext, what: str) -> Outcome:
@@ -65,7 +75,7 @@ def export_again_after_loss(context: StepContext, what: str) -> Outcome:
     return Restart(
         JobState.EXPORT,
         checkpoint={"renders_lost": lost},
-        clear=("render_id", "backend_render_id", "output_url", "url_refreshes"),
+        clear=("render_id", "backend_render_id", "output_url", "url_refreshes", "render_progress"),
         message=f"{what}; exporting again",
     )
 
@@ -73,6 +83,9 @@ def export_again_after_loss(context: StepContext, what: str) -> Outcome:
 def render_poll_step(context: StepContext) -> Outcome:
     settings = get_settings()
     render_id = polled_render_id(context.checkpoint)
+    first_poll_in = _first_poll_in(context.checkpoint, settings.nemo_poll_interval_s)
+    if first_poll_in > 0:
+        return Wait(first_poll_in)  # a render takes 30-90 s: asking at once only costs a request
     try:
         status = context.client.render_status(render_id)
     except errors.RenderNotFound:
@@ -93,7 +106,7 @@ def render_poll_step(context: StepContext) -> Outcome:
         return Restart(
             JobState.EXPORT,
             checkpoint={"render_failures": failures},
-            clear=("render_id", "backend_render_id", "url_refreshes"),
+            clear=("render_id", "backend_render_id", "url_refreshes", "render_progress"),
             message=f"render {render_id} failed ({reason}); exporting once more",
         )
     started = context.checkpoint.get("render_started_at")
@@ -106,3 +119,12 @@ def render_poll_step(context: StepContext) -> Outcome:
                 "retry the job.",
             )
     return Wait(settings.nemo_poll_interval_s, checkpoint={"render_progress": status.progress})
+
+
+def _first_poll_in(checkpoint: dict[str, Any], interval_s: float) -> float:
+    """Seconds until the first poll of a render is due: one interval after it was posted."""
+    started = checkpoint.get("render_started_at")
+    if not started or "render_progress" in checkpoint:
+        return 0.0
+    elapsed = (datetime.now(UTC) - datetime.fromisoformat(str(started))).total_seconds()
+    return max(0.0, interval_s - elapsed)
