@@ -1,12 +1,14 @@
 """`make chaos`: faults injected into a running batch, and a table of what became of its jobs.
 
-    .venv/bin/python -m bench.chaos [--jobs 200] [--only kill,redis,postgres,emulator,hostile]
+    .venv/bin/python -m bench.chaos [--jobs 200] [--only kill,redis,...,hostile,variants]
 
 Each scenario runs its own stack against the emulator on loopback with at least 200 jobs, each
 job with a draft of its own, so that a render paid twice shows up as two completed renders of
 one draft in the emulator's stats (tallied across emulator restarts, since stats live in
 memory). Lost = not final within the bound. The Redis restarted is the suite's private one;
-the Postgres restart is the machine's cluster (brief: other test runs may blip).
+the Postgres restart is the machine's cluster (brief: other test runs may blip). `variants`
+serves every backend variant of emulator/variants.py at once, with silences longer than the
+workers' request timeout, and counts renders of drafts the agent did not edit.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Outcome:
     failed: Counter[str] = field(default_factory=Counter)
     lost: int = 0
     duplicate_renders: int = 0
+    unedited_renders: int = 0
     seconds: float = 0.0
 
 
@@ -57,6 +60,9 @@ class Scenario:
     profile: str
     inject: Callable[[BenchStack, RedisServer, str, threading.Event], str]
     bound_s: float
+    emulator_args: tuple[str, ...] = ()
+    settings: dict[str, str] = field(default_factory=dict)
+    profile_fields: dict[str, object] = field(default_factory=dict)
 
 
 def _mid_pipeline(batch_id: str, share: float) -> bool:
@@ -112,6 +118,10 @@ def _none(_: BenchStack, __: RedisServer, batch_id: str, done: threading.Event) 
     return "hostile profile"
 
 
+def _variants(_: BenchStack, __: RedisServer, batch_id: str, done: threading.Event) -> str:
+    return "backend variants (all at once)"
+
+
 _TALLY: Counter[str] = Counter()
 
 
@@ -126,6 +136,15 @@ SCENARIOS = {
     "postgres": Scenario("postgres", "realistic", _restart_postgres, 600),
     "emulator": Scenario("emulator", "realistic", _restart_emulator, 600),
     "hostile": Scenario("hostile", "hostile", _none, 900),
+    "variants": Scenario(
+        "variants",
+        "realistic",
+        _variants,
+        900,
+        emulator_args=("--variant", "all", "--variant-rate", "0.3"),
+        settings={"NEMO_REQUEST_TIMEOUT_S": "1"},
+        profile_fields={"reply_delay_s": [120.0, 300.0]},  # 1.2-3 s of silence at x0.01
+    ),
 }
 
 
@@ -142,9 +161,11 @@ def run(scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path) -> 
         tmp / scenario.name,
         profile=scenario.profile,
         time_scale=0.01,
-        settings=SETTINGS,
-        emulator_args=REALISTIC_ARGS,
+        settings={**SETTINGS, **scenario.settings},
+        emulator_args=(*REALISTIC_ARGS, *scenario.emulator_args),
     ) as bench:
+        if scenario.profile_fields:
+            bench.stack.emulator.control("config", scenario.profile_fields)
         bench.start_workers(pipeline=3, stream=100)
         bench.make_tenant(inflight_limit=jobs)
         with bench.client() as client:
@@ -166,6 +187,7 @@ def run(scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path) -> 
         wait_until(lambda: _safe_final(batch_id, 0), 60, "the database")
         counts = jobs_by_state(batch_id)
         _TALLY.update(_completed(bench))
+        unedited = int(bench.stack.emulator.stats()["renders"].get("unedited_draft", 0))
         return Outcome(
             scenario=scenario.name,
             faults=faults[0] if faults else "fault not injected",
@@ -174,6 +196,7 @@ def run(scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path) -> 
             failed=failures_by_code(batch_id),
             lost=jobs - sum(counts[s] for s in ("succeeded", "failed", "canceled")),
             duplicate_renders=sum(n - 1 for n in _TALLY.values() if n > 1),
+            unedited_renders=unedited,
             seconds=seconds,
         )
 
@@ -185,14 +208,21 @@ def _print(outcomes: list[Outcome]) -> None:
 
     width = max([len("failed (by code)"), *(len(by_code(o)) for o in outcomes)])
     header = f"{'faults':34} {'jobs':>5} {'ok':>5} {'failed (by code)':{width}}"
-    print(f"\n{header} {'lost':>5} {'dup':>4} {'final in':>9}")
+    print(f"\n{header} {'lost':>5} {'dup':>4} {'unedit':>6} {'final in':>9}")
     for o in outcomes:
         print(
             f"{o.faults[:34]:34} {o.submitted:>5} {o.succeeded:>5} {by_code(o):{width}} "
-            f"{o.lost:>5} {o.duplicate_renders:>4} {o.seconds:>8.0f}s"
+            f"{o.lost:>5} {o.duplicate_renders:>4} {o.unedited_renders:>6} {o.seconds:>8.0f}s"
         )
-    bad = [o.scenario for o in outcomes if o.lost or o.duplicate_renders]
-    print("\nlost and duplicate renders: " + ("0 in every row" if not bad else f"NOT 0 in {bad}"))
+    bad = [o.scenario for o in outcomes if o.lost or o.duplicate_renders or o.unedited_renders]
+    print(
+        "\nlost, duplicate renders, renders of unedited drafts: "
+        + ("0 in every row" if not bad else f"NOT 0 in {bad}")
+    )
+    for o in outcomes:
+        if o.scenario == "variants":
+            share = o.succeeded / o.submitted if o.submitted else 0.0
+            print(f"backend variants: {share:.1%} succeeded (target >= 98%)")
 
 
 def main() -> None:
