@@ -5,7 +5,8 @@ after decide. A turn that changed nothing and is settled (it said something and 
 gets one follow-up in the same session; an agent that still edits nothing fails the job
 `agent_no_edit` with its reply. A turn that may still land (no text, a cut, an error, the
 ceiling, tools started) is verified by polling the state (a `Wait`, not a sleep) before anything
-is sent again; unverified, the message is sent once more, then the job fails `no_result`.
+is sent again; unverified, the same text is sent once more (then the follow-up, if the agent
+had spoken), then the job fails `no_result` (or `agent_no_edit`).
 Each send is recorded before it goes out, so a re-run checks the state before sending again.
 """
 
