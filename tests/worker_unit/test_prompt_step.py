@@ -181,3 +181,30 @@ def test_a_message_cut_twice_fails_no_result_after_one_resend() -> None:
     outcome = prompt_step(job)
     assert isinstance(outcome, Fail) and outcome.code == "no_result"
     assert len(backend.sent) == 2
+
+
+def refused_before_the_stream(text: str, backend: FakeBackend) -> TurnResult:
+    raise RateLimited("slow down", retry_after=1)
+
+
+def test_a_resend_refused_before_the_agent_saw_it_is_not_counted() -> None:
+    backend = FakeBackend(cut_short, refused_before_the_stream, edits)
+    job = context(backend)
+    waiting = prompt_step(job)
+    assert isinstance(waiting, Wait)
+    job.checkpoint.update(waiting.checkpoint)
+    job.checkpoint["messages"][0]["verify_started_at"] = "2000-01-01T00:00:00+00:00"
+    with pytest.raises(RateLimited):
+        prompt_step(job)
+    assert job.checkpoint["messages"][0]["resends"] == 0
+    assert isinstance(prompt_step(job), Advance)
+    assert backend.sent == ["Generate a video"] * 3
+
+
+def test_a_follow_up_refused_before_the_agent_saw_it_goes_out_on_the_next_run() -> None:
+    backend = FakeBackend(asks, refused_before_the_stream, edits)
+    job = context(backend)
+    with pytest.raises(RateLimited):
+        prompt_step(job)
+    assert isinstance(prompt_step(job), Advance)  # no verification window in between
+    assert backend.sent[1] == backend.sent[2] != backend.sent[0]

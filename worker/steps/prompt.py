@@ -143,6 +143,7 @@ def prompt_step(context: StepContext) -> Outcome:
 
     for index, text in enumerate(messages):
         record = progress[index]
+        resend = False  # counted when it goes out: a send refused before the agent saw it is none
         if record.status is Sending.DONE:
             continue
         if record.status is Sending.SENT:
@@ -159,7 +160,7 @@ def prompt_step(context: StepContext) -> Outcome:
             # Settled and still unchanged: only now may something be sent again. The last text
             # once more (that turn was cut or silent), then the follow-up, then the job fails.
             if record.resends < MAX_RESENDS:
-                record.resends += 1
+                resend = True
             elif record.reply and record.follow_ups < MAX_FOLLOW_UPS:
                 record.next_text = follow_up(context.input)
             elif record.reply:
@@ -176,9 +177,11 @@ def prompt_step(context: StepContext) -> Outcome:
 
         while True:
             previous = MessageProgress.load(record.dump())
-            is_follow_up = record.next_text is not None
+            is_follow_up = record.next_text is not None and not resend
             record.sends += 1
+            record.resends += int(resend)
             record.follow_ups += int(is_follow_up)
+            resend = False
             record.status = Sending.SENT
             save()
             try:
@@ -212,7 +215,9 @@ def prompt_step(context: StepContext) -> Outcome:
                 raise turn.failure
             if _settled_without_edit(turn):
                 if record.follow_ups < MAX_FOLLOW_UPS:
-                    record.next_text = follow_up(context.input)
+                    # Settled: nothing of it can land any more, so a refused follow-up is sent
+                    # again on the next run without a verification window first.
+                    record.next_text, record.status = follow_up(context.input), Sending.PENDING
                     continue  # the follow-up, in the same session, now
                 save()
                 return _no_edit(index, record)
