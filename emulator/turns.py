@@ -73,6 +73,7 @@ async def run_turn(
         if plan.apply is not None:
             plan.apply(session)
             session.agent_drafts.add(draft_hash(session.draft))
+            session.pending_request = None  # the question it asked is answered
             stats.turns["applied"] += 1
         store.settle(session.user_id, charged)
         charged = 0

@@ -113,8 +113,7 @@ def _plan(emulator: Emulator, session: Session, text: str) -> Plan:
         emulator.stats.turns["questions"] += 1
         return Plan(0, [], QUESTION)
     if session.pending_request is not None:
-        text = f"{session.pending_request}\n{text}"
-        session.pending_request = None
+        text = f"{session.pending_request}\n{text}"  # forgotten once a turn edits (turns.py)
     return plan_turn(
         session, text, generation_cost=config.generation_cost, edit_cost=config.edit_cost
     )

@@ -34,7 +34,8 @@ def serve(emu: EmulatorProcess, *variants: str, **fields: Any) -> None:
 @pytest.fixture(autouse=True)
 def _no_variants_after(emu: EmulatorProcess) -> Iterator[None]:
     yield
-    emu.control("config", {"variants": [], "reply_delay_s": [0, 0], "render_delay_s": [0, 0]})
+    ideal = {"reply_delay_s": [0, 0], "render_delay_s": [0, 0], "stream_error_rate": 0.0}
+    emu.control("config", {"variants": [], **ideal})
 
 
 def test_variant_flags_are_repeatable_and_all_means_every_one_but_the_stubborn_agent() -> None:
@@ -204,3 +205,18 @@ def test_a_render_of_a_draft_no_agent_turn_produced_is_counted(
     handmade = {**draft, "title": "never made by the agent"}
     nemo.render(session, handmade)
     assert emu.stats()["renders"]["unedited_draft"] == 1
+
+
+def test_the_question_is_remembered_until_a_turn_answering_it_edits(
+    emu: EmulatorProcess, nemo: NemoTestClient
+) -> None:
+    serve(emu, "asks_question")
+    session = nemo.session()
+    nemo.send(session, GENERATE)  # the question
+    emu.control("config", {"stream_error_rate": 1.0})
+    events = nemo.send(session, "Decide for yourself and make the video now.")
+    assert any("error" in event for event in events)
+    assert nemo.state(session)["draft"] == {}
+    emu.control("config", {"stream_error_rate": 0.0})
+    nemo.send(session, "Decide for yourself and make the video now.")
+    assert nemo.state(session)["draft"]["t"]
