@@ -201,8 +201,11 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 @contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` stops what it started."""
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    """SIGTERM, SIGHUP and SIGINT unwind like Ctrl-C, so every `finally` stops what it started.
+    SIGINT too, explicitly: a command started in the background of a non-interactive shell
+    inherits SIGINT ignored, and Ctrl-C (or `kill -INT`) must stop the stack all the same."""
+    signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in signals}
     try:
         yield
     finally:

@@ -45,15 +45,19 @@ class Server(Protocol):
     def pid(self) -> int | None: ...
 
 
-def make_server(kind: str, folder: Path, *, durable: bool) -> tuple[Server, str]:
-    """The server of `kind` kept in `folder`, and the URL a client uses for it."""
+def make_server(kind: str, folder: Path, *, durable: bool) -> EmbeddedPostgres | EmbeddedRedis:
+    """The server of `kind` kept in `folder`."""
     if kind == "postgres":
-        postgres = EmbeddedPostgres(folder / "data", durable=durable)
-        return postgres, postgres.url(DATABASE)
+        return EmbeddedPostgres(folder / "data", durable=durable)
     if kind == "redis":
-        server = EmbeddedRedis(folder, durable=durable)
-        return server, server.url(0)
+        return EmbeddedRedis(folder, durable=durable)
     raise ValueError(f"unknown embedded server {kind!r}: postgres or redis")
+
+
+def client_url(server: EmbeddedPostgres | EmbeddedRedis) -> str:
+    """The URL a client uses, read once the server runs (Redis may have moved to another
+    port when its old one was taken)."""
+    return server.url(DATABASE) if isinstance(server, EmbeddedPostgres) else server.url(0)
 
 
 def open_lock(path: Path) -> IO[str]:
@@ -105,7 +109,7 @@ def run(kind: str, folder: Path, *, ephemeral: bool, linger_s: float) -> int:
         return 0
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _raise_stop)
-    server, url = make_server(kind, folder, durable=not ephemeral)
+    server = make_server(kind, folder, durable=not ephemeral)
     state = folder / STATE_FILE
     ready = False
     start_lock: IO[str] | None = None
@@ -113,6 +117,7 @@ def run(kind: str, folder: Path, *, ephemeral: bool, linger_s: float) -> int:
         server.start()
         if isinstance(server, EmbeddedPostgres):
             server.ensure_database(DATABASE)
+        url = client_url(server)
         _write_json(state, {"kind": kind, "keeper_pid": os.getpid(), "url": url})
         ready = True
         log.info("%s ready for nemo-batch at %s (data in %s)", kind, url, folder)

@@ -143,7 +143,10 @@ class EmbeddedRedis:
             self.pid_path.unlink(missing_ok=True)
 
     def _port_is_free(self) -> bool:
+        """Can redis-server bind the port? (It sets SO_REUSEADDR, so a port whose last
+        connections linger in TIME_WAIT is free for it, and for this probe.)"""
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", self.port))
             except OSError:
