@@ -72,25 +72,23 @@ def try_lock(handle: IO[str], mode: int) -> bool:
     return True
 
 
-def nobody_holds(folder: Path) -> bool:
-    """True when no command holds the server (an exclusive lock on the holders file is free)."""
-    if not folder.exists():  # an ephemeral server's keeper deleted it on the way out
-        return True
-    with open_lock(folder / HOLDERS_LOCK) as handle:
+def _unlocked(path: Path) -> bool:
+    """True when nobody holds a lock on `path` (an exclusive lock on it is free right now)."""
+    with open_lock(path) as handle:
         if try_lock(handle, fcntl.LOCK_EX):
             fcntl.flock(handle, fcntl.LOCK_UN)
             return True
         return False
 
 
+def nobody_holds(folder: Path) -> bool:
+    """True when no command holds the server."""
+    # An ephemeral server's keeper deletes the folder on the way out.
+    return not folder.exists() or _unlocked(folder / HOLDERS_LOCK)
+
+
 def keeper_alive(folder: Path) -> bool:
-    if not folder.exists():
-        return False
-    with open_lock(folder / KEEPER_LOCK) as handle:
-        if try_lock(handle, fcntl.LOCK_EX):
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
-        return True
+    return folder.exists() and not _unlocked(folder / KEEPER_LOCK)
 
 
 class _Stop(Exception):

@@ -4,6 +4,8 @@ stale heartbeat and replaced, and a worker whose consumer stops exits by itself.
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,17 @@ def _some_in(batch_id: str, states: set[str]) -> bool:
     return any(job.state in states for job in batch_jobs(batch_id))
 
 
+@contextmanager
+def _supervised_stack(tmp_path: Path, profile: str = "realistic") -> Iterator[tuple[Stack, Any]]:
+    """A stack with a quick watchdog and supervisor, and an API user."""
+    scale = 0.03 if profile == "realistic" else 0.01
+    with (
+        running_stack(tmp_path, profile=profile, time_scale=scale, settings=FAST_WATCHDOG) as stack,
+        api_user() as user,
+    ):
+        yield stack, user
+
+
 def _finishes(stack: Stack, batch_id: str) -> None:
     jobs = wait_for(lambda: all_final(batch_id), 240, "every job to finish")
     assert all(job.state == "succeeded" for job in jobs), describe(jobs)
@@ -42,12 +55,7 @@ def _finishes(stack: Stack, batch_id: str) -> None:
 def test_sigkill_of_the_prefork_main_process_mid_batch_the_supervised_stack_finishes(
     tmp_path: Path, settings: object
 ) -> None:
-    with (
-        running_stack(
-            tmp_path, profile="realistic", time_scale=0.03, settings=FAST_WATCHDOG
-        ) as stack,
-        api_user() as user,
-    ):
+    with _supervised_stack(tmp_path) as (stack, user):
         image = user.upload_image("teal")
         batch = user.post("/v1/batches", json={"name": "kill-main", "items": _items(image, 8)})
         wait_for(lambda: _some_in(batch["id"], {"upload", "render", "export"}), 90, "busy jobs")
@@ -62,12 +70,7 @@ def test_sigkill_of_the_prefork_main_process_mid_batch_the_supervised_stack_fini
 def test_a_frozen_worker_is_replaced_when_its_heartbeat_goes_stale(
     tmp_path: Path, settings: object
 ) -> None:
-    with (
-        running_stack(
-            tmp_path, profile="realistic", time_scale=0.03, settings=FAST_WATCHDOG
-        ) as stack,
-        api_user() as user,
-    ):
+    with _supervised_stack(tmp_path) as (stack, user):
         wait_for(lambda: stack.heartbeat_path("stream").exists(), 60, "the first heartbeat")
         frozen_pid = stack.processes["stream"].pid
         os.kill(frozen_pid, signal.SIGSTOP)
