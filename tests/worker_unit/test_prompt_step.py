@@ -87,6 +87,7 @@ def context(backend: FakeBackend, **job_input: Any) -> UnitContext:
         checkpoint={"session_id": "5529"},
         token=ResolvedToken("nmv_usr_x", "registered", "shared"),
         client=cast(NemoClient, backend),
+        lease=uuid.uuid4(),
         lease_s=60,
     )
 
