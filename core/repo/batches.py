@@ -106,10 +106,16 @@ def reopen(batch: Batch) -> None:
 
 def resume_batch(session: Session, batch: Batch, tenant: Tenant) -> int:
     """Lift the tenant's credit pause; the batch's credit-waiting jobs become due now."""
+    waiting = (
+        select(Job.id)
+        .where(Job.batch_id == batch.id, Job.state == JobState.WAITING_CREDITS.value)
+        .order_by(Job.id)
+        .with_for_update()  # in id order, as every multi-row lock (core.repo.transitions)
+    )
     due = (
         session.execute(
             update(Job)
-            .where(Job.batch_id == batch.id, Job.state == JobState.WAITING_CREDITS.value)
+            .where(Job.id.in_(waiting))
             .values(next_attempt_at=utcnow())
             .returning(Job.id)
         )

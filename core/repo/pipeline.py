@@ -66,21 +66,29 @@ def pause_tenant(session: Session, tenant: Tenant, reason: str) -> None:
     if tenant.paused_reason is None:
         tenant.paused_reason = reason
         tenant.paused_at = utcnow()
-    session.execute(
-        update(Batch)
+    open_batches = (
+        select(Batch.id)
         .where(
             Batch.tenant_id == tenant.id,
             Batch.status.in_([BatchStatus.QUEUED.value, BatchStatus.RUNNING.value]),
         )
-        .values(status=BatchStatus.PAUSED.value)
+        .order_by(Batch.id)
+        .with_for_update()  # in id order, as every multi-row lock (core.repo.transitions)
+    )
+    session.execute(
+        update(Batch).where(Batch.id.in_(open_batches)).values(status=BatchStatus.PAUSED.value)
     )
 
 
 def reopen_unpaused_batches(session: Session) -> None:
     """Batches shown as paused whose tenant is no longer paused are running again."""
     paused_tenants = select(Tenant.id).where(Tenant.paused_reason.is_not(None))
-    session.execute(
-        update(Batch)
+    paused = (
+        select(Batch.id)
         .where(Batch.status == BatchStatus.PAUSED.value, Batch.tenant_id.not_in(paused_tenants))
-        .values(status=BatchStatus.RUNNING.value)
+        .order_by(Batch.id)
+        .with_for_update()  # in id order, as every multi-row lock (core.repo.transitions)
+    )
+    session.execute(
+        update(Batch).where(Batch.id.in_(paused)).values(status=BatchStatus.RUNNING.value)
     )

@@ -434,9 +434,16 @@ def extend_leases(
     """Heartbeat from long steps: every lease a process holds, as (job id, lease token). A
     lease no longer current is not renewed (the step ended, or the job was canceled)."""
     now = utcnow()
+    current = (
+        select(JOBS.c.id)
+        .where(tuple_(JOBS.c.id, JOBS.c.lease_token).in_(held))
+        .order_by(JOBS.c.id)
+        .with_for_update()
+        .subquery()
+    )
     renewed = connection.execute(
         update(JOBS)
-        .where(tuple_(JOBS.c.id, JOBS.c.lease_token).in_(held))
+        .where(JOBS.c.id == current.c.id)
         .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
         .returning(JOBS.c.id)
     ).all()
