@@ -57,17 +57,29 @@ class StepContext:
     checkpoint: dict[str, Any]
     token: ResolvedToken
     client: NemoClient
-    lease: uuid.UUID
-    """The claim's fencing token, carried by every write of this step."""
     lease_s: float
+    save_checkpoint: "CheckpointSaver"
+    """Where `save` writes: the job's row under the claim's lease (`saver_for`), or a fake."""
     batch_id: uuid.UUID | None = None
 
     def save(self, **values: Any) -> None:
         """Commit part of the checkpoint now, before a side effect that must not be repeated.
         Raises `LeaseLost` (nothing written) if the job is no longer this worker's."""
-        with get_engine().begin() as connection:
-            merge_checkpoint(connection, self.job_id, self.lease, values)
+        self.save_checkpoint(values)
         self.checkpoint.update(values)
+
+
+CheckpointSaver = Callable[[dict[str, Any]], None]
+
+
+def saver_for(job_id: uuid.UUID, lease: uuid.UUID) -> CheckpointSaver:
+    """Checkpoint saves of one claim: one statement each, fenced by the claim's lease token."""
+
+    def save(values: dict[str, Any]) -> None:
+        with get_engine().begin() as connection:
+            merge_checkpoint(connection, job_id, lease, values)
+
+    return save
 
 
 NOT_AN_ATTEMPT = frozenset({"rate_limited", "paced", "token_refresh"})
@@ -129,7 +141,7 @@ def run_step_reporting(
                 input=claim.input,
                 options=claim.options,
                 checkpoint=claim.checkpoint,
-                lease=claim.lease,
+                save_checkpoint=saver_for(job_uuid, claim.lease),
             )
             outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)

@@ -22,7 +22,7 @@ from tests.support.waiting import wait_for
 from tests.worker.helpers import ApiUser, api_user, describe
 from tests.worker.stack import Stack, running_stack
 from worker.backend import client_for, reset_clients
-from worker.runner import StepContext, StepFunction, run_step
+from worker.runner import StepContext, StepFunction, run_step, saver_for
 from worker.steps.download import download_step
 from worker.steps.prompt import prompt_step
 from worker.steps.render import export_step, render_poll_step
@@ -140,7 +140,7 @@ def context_for(job_id: uuid.UUID, step: JobState) -> StepContext:
             checkpoint=dict(found.checkpoint),
             token=token,
             client=client_for(token.value),
-            lease=lease,
+            save_checkpoint=saver_for(job_id, lease),
             lease_s=60.0,
         )
 

@@ -92,10 +92,13 @@ class NemoError(Exception):
         self.code = code
         self.http_status = http_status
         self.server_message = scrub(server_message) if server_message else None
-        self.message = self._compose(scrub(what))
+        text = self._describe(scrub(what))
+        self.description = text.rstrip(". ")
+        """What happened, with the HTTP status, code and server's words, without advice."""
+        self.message = f"{text}. What to do: {self.advice}."
         super().__init__(self.message)
 
-    def _compose(self, what: str) -> str:
+    def _describe(self, what: str) -> str:
         where = []
         if self.http_status is not None:
             where.append(f"HTTP {self.http_status}")
@@ -106,7 +109,7 @@ class NemoError(Exception):
             text += f" ({', '.join(where)})"
         if self.server_message and self.server_message not in what:
             text += f": {self.server_message}"
-        return f"{text}. What to do: {self.advice}."
+        return text
 
     def __str__(self) -> str:
         return self.message
