@@ -115,8 +115,7 @@ POLICY: dict[type[errors.NemoError], Callable[[errors.NemoError, Attempt], Outco
     errors.SessionLost: _session_lost,
     errors.OutOfCredits: _out_of_credits,
     errors.UnsupportedMedia: _fail(
-        "unsupported_media",
-        "Use mp4, mov, avi, webm, mkv, jpg, png, gif, webp, mp3, wav, m4a or aac.",
+        "unsupported_media", f"Use one of the accepted formats: {errors.ACCEPTED_FORMATS}."
     ),
     errors.MediaTooLarge: _fail("media_too_large", "Trim or compress the file below 200 MB."),
     errors.ExportBlocked: _fail(

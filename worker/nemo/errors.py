@@ -32,6 +32,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from core.media import ACCEPTED_EXTENSIONS
+
 __all__ = [
     "ACCEPTED_FORMATS",
     "BackendUnavailable",
@@ -55,7 +57,8 @@ __all__ = [
     "scrub",
 ]
 
-ACCEPTED_FORMATS = "mp4, mov, avi, webm, mkv, jpg, png, gif, webp, mp3, wav, m4a, aac"
+ACCEPTED_FORMATS = ", ".join(ACCEPTED_EXTENSIONS)
+"""The backend's accepted formats, as `core.media` lists them (the one home of the rule)."""
 
 _TOKEN_RE = re.compile(r"nmv_[A-Za-z0-9_\-.~+/=]*")
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.~+/=]+")
