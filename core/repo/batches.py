@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.models import Batch, Job, Tenant
 from core.repo.jobs import utcnow
+from core.repo.paging import keyset_page
 from core.states import FINAL, BatchStatus, JobState
 
 FINAL_BATCH: frozenset[str] = frozenset(
@@ -64,10 +65,10 @@ def list_batches(
 ) -> list[Batch]:
     """A page of the tenant's batches, newest first, after the keyset `before`."""
     query = select(Batch).where(Batch.tenant_id == tenant_id)
-    if before is not None:
-        query = query.where(tuple_(Batch.created_at, Batch.id) < tuple_(*before))
-    query = query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit)
-    return list(session.scalars(query))
+    page = keyset_page(
+        query, Batch.created_at, Batch.id, after=before, newest_first=True, limit=limit
+    )
+    return list(session.scalars(page))
 
 
 def state_counts(
