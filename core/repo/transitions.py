@@ -30,7 +30,15 @@ from core.repo.batches import (
 )
 from core.repo.deliveries import add_batch_completed, add_delivery
 from core.repo.jobs import RETRY_FORGETS, forget_for_retry, utcnow
-from core.states import FINAL, RUNNING, WAITING, JobState, check_transition, next_step
+from core.states import (
+    FINAL,
+    RUNNING,
+    WAITING,
+    BatchStatus,
+    JobState,
+    check_transition,
+    next_step,
+)
 
 log = logging.getLogger("core.transitions")
 
@@ -264,8 +272,8 @@ def admit(session: Session, jobs: Sequence[Job]) -> None:
     for batch in session.scalars(
         select(Batch).where(Batch.id.in_(batch_ids)).order_by(Batch.id).with_for_update()
     ):
-        if batch.status == "queued":
-            batch.status = "running"
+        if batch.status == BatchStatus.QUEUED:
+            batch.status = BatchStatus.RUNNING.value
 
 
 def resume_due(session: Session, limit: int) -> list[tuple[uuid.UUID, JobState]]:
@@ -475,7 +483,7 @@ def cancel_batch(session: Session, batch_id: uuid.UUID, message: str) -> Cancele
     batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
     if batch is None or batch.status in FINAL_BATCH:
         return None  # finished meanwhile: the caller rolls back
-    batch.status = "canceled"
+    batch.status = BatchStatus.CANCELED.value
     batch.finished_at = now
     if batch.webhook_url:
         add_batch_completed(session, batch, grace_s=0)
