@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from core.batch_input import BATCH_ADAPTER, BatchIn, ItemIn
+from core.costs import estimated_cost
 from core.errors import InputError, invalid, loc_path
 from core.models import Asset, Batch, Tenant
 from core.prompts import render
@@ -183,7 +184,7 @@ def build_batch(
             "messages": [first, *item.messages],
             **options,
         }
-        credits += settings.nemo_generation_cost + settings.nemo_edit_cost * len(item.messages)
+        credits += estimated_cost([job_input])
         rows.append(
             {
                 "id": uuid.uuid4(),

@@ -5,6 +5,7 @@ so both agree on what is an image, a video or an audio file.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import filetype
 
@@ -41,6 +42,18 @@ ACCEPTED: dict[str, MediaType] = {
 """The backend's accepted formats (nemo-api.md, upload), keyed by canonical extension."""
 
 ACCEPTED_EXTENSIONS: tuple[str, ...] = tuple(ACCEPTED)
+
+MEDIA_LISTS: tuple[str, ...] = ("images", "clips")
+"""A job input's list-valued media fields; `music` is the one single medium."""
+
+
+def job_media(job_input: dict[str, Any]) -> list[Any]:
+    """Every medium of a job, in the order the backend gets them: images, clips, then music."""
+    media: list[Any] = [ref for field in MEDIA_LISTS for ref in job_input.get(field) or []]
+    if job_input.get("music"):
+        media.append(job_input["music"])
+    return media
+
 
 _ALIASES = {"m4v": "mp4"}
 """`filetype` names some accepted containers differently."""

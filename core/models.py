@@ -18,7 +18,9 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from core.states import BatchStatus, JobState
 
@@ -31,6 +33,20 @@ NAMING_CONVENTION = {
 }
 
 Json = dict[str, Any]
+
+
+class JobStateType(TypeDecorator[JobState]):
+    """A job state stored as its name (VARCHAR(32)) and read back as a `JobState`: a value that
+    is not a state is refused on the way in, never found on the way out."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: JobState | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else JobState(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> JobState | None:
+        return None if value is None else JobState(value)
 
 
 class Base(DeclarativeBase):
@@ -174,8 +190,8 @@ class Job(TimestampMixin, Base):
     input_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     product_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
     """A scheduled product's sha256 over its text, options and media bytes (not URLs)."""
-    state: Mapped[str] = mapped_column(String(32), default=JobState.QUEUED.value)
-    resume_state: Mapped[str | None] = mapped_column(String(32), default=None)
+    state: Mapped[JobState] = mapped_column(JobStateType(), default=JobState.QUEUED)
+    resume_state: Mapped[JobState | None] = mapped_column(JobStateType(), default=None)
     """The running state a waiting job returns to."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     step_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -192,6 +208,9 @@ class Job(TimestampMixin, Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     """While in the future, one worker owns the job's current step."""
+    lease_token: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    """The fencing token of the current lease: each claim makes a new one, and a worker's write
+    that carries another changes nothing (`core.repo.transitions`)."""
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

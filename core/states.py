@@ -1,4 +1,6 @@
-"""The job state machine of DESIGN.md, as data. Every writer goes through `check_transition`."""
+"""The job state machine of DESIGN.md, as data. Its one writer, `core.repo.transitions`, checks
+every edge it takes against `TRANSITIONS` (the set-based cancel and retry take only edges the
+table allows from every state they match)."""
 
 from enum import StrEnum
 

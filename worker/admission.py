@@ -8,19 +8,15 @@ import logging
 import random
 import uuid
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from core.db import session_scope
-from core.models import Batch
-from core.repo.jobs import transition
 from core.repo.pipeline import (
     active_count,
     lock_tenant_admission,
     queued_for_admission,
     tenants_with_queued_jobs,
 )
-from core.states import BatchStatus, JobState
+from core.repo.transitions import admit
+from core.states import JobState
 from worker import enqueue
 from worker.credits import preflight_batches, wake_credit_waiters
 
@@ -47,24 +43,13 @@ def admit_jobs() -> int:
             if room <= 0:
                 continue
             jobs = queued_for_admission(session, tenant.id, room)
-            batch_ids = {job.batch_id for job in jobs}
-            for job in jobs:
-                transition(session, job, JobState.ADMITTED)
-                admitted.append(job.id)
-            _mark_running(session, batch_ids)
+            admit(session, jobs)
+            admitted.extend(job.id for job in jobs)
     for job_id in admitted:
         enqueue.pipeline_from(job_id, JobState.TOKEN)
     if admitted:
         log.info("admitted %d jobs", len(admitted))
     return len(admitted)
-
-
-def _mark_running(session: Session, batch_ids: set[uuid.UUID]) -> None:
-    if not batch_ids:
-        return
-    for batch in session.scalars(select(Batch).where(Batch.id.in_(batch_ids))):
-        if batch.status == BatchStatus.QUEUED.value:
-            batch.status = BatchStatus.RUNNING.value
 
 
 def dispatch() -> int:

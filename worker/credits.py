@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core.costs import estimated_cost
 from core.db import session_scope
 from core.models import Batch, CreditBalance, Job, Tenant
 from core.repo.jobs import utcnow
@@ -39,17 +40,6 @@ def fetch_balance(session: Session, tenant: Tenant) -> Credits:
     credits = client_for(token.value).credits()
     record_balance(session, token.account, credits)
     return credits
-
-
-def estimated_cost(job_inputs: list[dict[str, object]]) -> int:
-    """About 100 credits a generation and 50 an edit (each follow-up message is an edit)."""
-    settings = get_settings()
-    total = 0
-    for job_input in job_inputs:
-        messages = job_input.get("messages")
-        edits = max(0, len(messages) - 1) if isinstance(messages, list) else 0
-        total += settings.nemo_generation_cost + edits * settings.nemo_edit_cost
-    return total
 
 
 def preflight_batches() -> None:

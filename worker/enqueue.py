@@ -8,12 +8,14 @@ sweeper).
 import logging
 import uuid
 from collections.abc import Callable
+from functools import partial
 
 from celery import chain
 from sqlalchemy.orm import Session
 
 from core.models import Job
-from core.repo.pipeline import refresh_batch_status
+from core.repo.transitions import after_final
+from core.settings import get_settings
 from core.states import PIPELINE, JobState
 from worker.backend import redis_client
 from worker.celery_app import app
@@ -51,10 +53,9 @@ def dispatch_soon() -> None:
 
 
 def job_finished(session: Session, job: Job) -> list[Callable[[], None]]:
-    """Bring the batch up to date; return what to send once the transaction commits."""
-    actions: list[Callable[[], None]] = [dispatch_soon]
-    finished = refresh_batch_status(session, job.batch_id)
-    from worker.notify import notifications_for
+    """Bring the batch up to date and write its webhook rows (`after_final`); return what to
+    send once the transaction commits."""
+    from worker.webhooks import attempt_lease_s, send_delivery
 
-    actions.extend(notifications_for(session, job, finished))
-    return actions
+    deliveries = after_final(session, job, attempt_lease_s(get_settings()))
+    return [dispatch_soon, *(partial(send_delivery, delivery, 0) for delivery in deliveries)]

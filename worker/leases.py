@@ -15,24 +15,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from core.db import get_engine
-from core.repo.pipeline import extend_leases
+from core.repo.transitions import extend_leases
 from core.settings import get_settings
-from core.states import JobState
 
 log = logging.getLogger("worker.leases")
 
 
 class LeaseKeeper:
     def __init__(self) -> None:
-        self._held: Counter[tuple[uuid.UUID, str]] = Counter()
+        self._held: Counter[tuple[uuid.UUID, uuid.UUID]] = Counter()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
     @contextmanager
-    def holding(self, job_id: uuid.UUID, step: JobState) -> Iterator[None]:
-        """Keep the lease on the job's `step` while the block runs."""
-        key = (job_id, step.value)
+    def holding(self, job_id: uuid.UUID, lease: uuid.UUID) -> Iterator[None]:
+        """Keep the job's lease `lease` (its fencing token) while the block runs."""
+        key = (job_id, lease)
         with self._lock:
             self._held[key] += 1
             self._start_once()
@@ -44,7 +43,7 @@ class LeaseKeeper:
                 if self._held[key] <= 0:
                     del self._held[key]
 
-    def held(self) -> list[tuple[uuid.UUID, str]]:
+    def held(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
         with self._lock:
             return list(self._held)
 

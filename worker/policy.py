@@ -33,7 +33,7 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
 
 
 def _rate_limited(error: errors.NemoError, attempt: Attempt) -> Outcome:
-    retry_after = getattr(error, "retry_after", None)
+    retry_after = error.retry_after if isinstance(error, errors.RateLimited) else None
     if error.http_status is None:
         # Our own shared pacing had no slot: spread the waiting jobs over the next few seconds
         # instead of waking them all at once.
@@ -51,17 +51,12 @@ def _rate_limited(error: errors.NemoError, attempt: Attempt) -> Outcome:
     )
 
 
-def _described(error: errors.NemoError) -> str:
-    """What happened, without the client's advice to the caller (the policy gives the user's)."""
-    return str(error).partition(". What to do: ")[0].rstrip(". ")
-
-
 def _transient(code: str, what: str) -> Callable[[errors.NemoError, Attempt], Outcome]:
     def outcome(error: errors.NemoError, attempt: Attempt) -> Outcome:
         if attempt.step_attempts >= get_settings().max_step_attempts:
             return Fail(
                 code,
-                f"{what} after {attempt.step_attempts} attempts ({_described(error)}). "
+                f"{what} after {attempt.step_attempts} attempts ({error.description}). "
                 "Check that the backend is reachable, then retry the job.",
                 http_status=error.http_status,
                 backend_code=error.code,
@@ -69,7 +64,7 @@ def _transient(code: str, what: str) -> Callable[[errors.NemoError, Attempt], Ou
         return Backoff(
             backoff_delay(attempt.step_attempts),
             code,
-            f"{what} ({_described(error)}); the step will be retried.",
+            f"{what} ({error.description}); the step will be retried.",
             http_status=error.http_status,
             backend_code=error.code,
         )
@@ -81,7 +76,7 @@ def _fail(code: str, advice: str) -> Callable[[errors.NemoError, Attempt], Outco
     def outcome(error: errors.NemoError, attempt: Attempt) -> Outcome:
         return Fail(
             code,
-            f"{_described(error)}. {advice}".strip(),
+            f"{error.description}. {advice}".strip(),
             http_status=error.http_status,
             backend_code=error.code,
         )
@@ -102,7 +97,7 @@ def _session_lost(error: errors.NemoError, attempt: Attempt) -> Outcome:
 
 
 def _out_of_credits(error: errors.NemoError, attempt: Attempt) -> Outcome:
-    bind_url = getattr(error, "bind_url", None)
+    bind_url = error.bind_url if isinstance(error, errors.OutOfCredits) else None
     advice = (
         "The backend account is out of credits. Add credits (or register the anonymous user at "
         f"{bind_url})"
@@ -120,8 +115,7 @@ POLICY: dict[type[errors.NemoError], Callable[[errors.NemoError, Attempt], Outco
     errors.SessionLost: _session_lost,
     errors.OutOfCredits: _out_of_credits,
     errors.UnsupportedMedia: _fail(
-        "unsupported_media",
-        "Use mp4, mov, avi, webm, mkv, jpg, png, gif, webp, mp3, wav, m4a or aac.",
+        "unsupported_media", f"Use one of the accepted formats: {errors.ACCEPTED_FORMATS}."
     ),
     errors.MediaTooLarge: _fail("media_too_large", "Trim or compress the file below 200 MB."),
     errors.ExportBlocked: _fail(

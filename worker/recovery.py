@@ -5,14 +5,13 @@ jobs table (RELIABILITY.md).
 """
 
 import logging
-import uuid
 from datetime import timedelta
 
 from core.db import session_scope
-from core.repo.jobs import transition, utcnow
-from core.repo.pipeline import due_jobs, stale_jobs
+from core.repo.jobs import utcnow
+from core.repo.pipeline import stale_jobs
+from core.repo.transitions import resume_due
 from core.settings import get_settings
-from core.states import WAITING, JobState
 from worker import enqueue
 
 log = logging.getLogger("worker.recovery")
@@ -22,16 +21,8 @@ BATCH = 500
 
 def claim_due() -> int:
     """Turn jobs whose wait is over back into tasks (SKIP LOCKED: safe with many claimers)."""
-    ready: list[tuple[uuid.UUID, str]] = []
     with session_scope() as session:
-        for job in due_jobs(session, BATCH):
-            if job.state in WAITING:
-                transition(session, job, job.resume_state or JobState.TOKEN)
-                job.resume_state = None
-                job.error_message = None  # the wait's reason no longer holds
-            job.next_attempt_at = None
-            job.heartbeat_at = utcnow()
-            ready.append((job.id, job.state))
+        ready = resume_due(session, BATCH)
     for job_id, state in ready:
         enqueue.pipeline_from(job_id, state)
     return len(ready)

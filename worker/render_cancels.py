@@ -8,7 +8,7 @@ from core.db import session_scope
 from core.logging import log_fields
 from core.models import Job, Tenant
 from core.repo.batches import has_render_in_flight
-from core.repo.jobs import add_event
+from core.repo.transitions import add_event
 from core.states import JobState
 from worker.backend import client_for
 from worker.nemo import errors

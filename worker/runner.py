@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,12 +17,20 @@ from sqlalchemy.orm import Session
 from core.db import get_engine, session_scope
 from core.logging import log_fields
 from core.models import Job, Tenant
-from core.repo.jobs import add_event, get_job_for_update, transition, utcnow
-from core.repo.pipeline import (
+from core.repo.jobs import utcnow
+from core.repo.pipeline import pause_tenant
+from core.repo.transitions import (
+    LeaseLost,
+    add_event,
     advance_to_next_step,
+    back_off,
     claim_step,
+    leased_job,
     merge_checkpoint,
-    pause_tenant,
+    set_fields,
+    transition,
+    wait,
+    wait_for_credits,
 )
 from core.settings import get_settings
 from core.states import FINAL, JobState, next_step
@@ -50,14 +58,28 @@ class StepContext:
     token: ResolvedToken
     client: NemoClient
     lease_s: float
+    save_checkpoint: "CheckpointSaver"
+    """Where `save` writes: the job's row under the claim's lease (`saver_for`), or a fake."""
     batch_id: uuid.UUID | None = None
 
     def save(self, **values: Any) -> None:
         """Commit part of the checkpoint now, before a side effect that must not be repeated.
-        One statement on a plain connection: no ORM session is needed for it."""
-        with get_engine().begin() as connection:
-            merge_checkpoint(connection, self.job_id, values)
+        Raises `LeaseLost` (nothing written) if the job is no longer this worker's."""
+        self.save_checkpoint(values)
         self.checkpoint.update(values)
+
+
+CheckpointSaver = Callable[[dict[str, Any]], None]
+
+
+def saver_for(job_id: uuid.UUID, lease: uuid.UUID) -> CheckpointSaver:
+    """Checkpoint saves of one claim: one statement each, fenced by the claim's lease token."""
+
+    def save(values: dict[str, Any]) -> None:
+        with get_engine().begin() as connection:
+            merge_checkpoint(connection, job_id, lease, values)
+
+    return save
 
 
 NOT_AN_ATTEMPT = frozenset({"rate_limited", "paced", "token_refresh"})
@@ -96,11 +118,12 @@ def run_step_reporting(
     if attempts > crash_limit():
         # Every try of this step took its worker down before recording an outcome (a crash,
         # running out of memory): running it again would take down the next worker too.
-        return _record(job_uuid, step, _crashed(step, attempts - 1), 0, attempt=attempts)
+        crashed = _crashed(step, attempts - 1)
+        return _record(job_uuid, step, claim.lease, crashed, 0, attempt=attempts)
     token = configured_token(tenant_id, claim.backend_token)
     started = time.monotonic()
     outcome: Outcome
-    with leases.holding(job_uuid, step):
+    with leases.holding(job_uuid, claim.lease):
         try:
             token = token or _token_for(tenant_id)
         except errors.NemoError as error:
@@ -118,10 +141,11 @@ def run_step_reporting(
                 input=claim.input,
                 options=claim.options,
                 checkpoint=claim.checkpoint,
+                save_checkpoint=saver_for(job_uuid, claim.lease),
             )
             outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)
-    return _record(job_uuid, step, outcome, latency_ms, attempt=attempts)
+    return _record(job_uuid, step, claim.lease, outcome, latency_ms, attempt=attempts)
 
 
 def crash_limit() -> int:
@@ -183,6 +207,8 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
             slow_down_after_429(error)
         log.info("job %s step %s: %s", context.job_id, context.step, error, extra=_ids(context))
         return outcome_for(error, attempt)
+    except LeaseLost:
+        return _STALE  # canceled, retried or taken over: whatever is recorded is dropped
     except Exception as error:  # a bug or an unexpected answer: never lose the job over it
         log.exception(
             "job %s step %s failed unexpectedly", context.job_id, context.step, extra=_ids(context)
@@ -229,15 +255,32 @@ def _with_fresh_anonymous_token(function: StepFunction, context: StepContext) ->
     return outcome
 
 
+_STALE = Backoff(0.0, "lease_lost", "The job was no longer this worker's.")
+"""What a step whose lease was lost ends in: recorded against that lease, so dropped."""
+
+
 def apply_outcome(
-    job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_ms: int, *, attempt: int = 0
+    job_id: uuid.UUID,
+    step: JobState,
+    outcome: Outcome,
+    latency_ms: int,
+    *,
+    attempt: int = 0,
+    lease: uuid.UUID | None = None,
 ) -> bool:
-    """Record what the step asked for; True if the job moved on to the next step in order."""
-    return _record(job_id, step, outcome, latency_ms, attempt=attempt).advanced
+    """Record what the step asked for under `lease` (None: whoever holds the step); True if
+    the job moved on to the next step in order."""
+    return _record(job_id, step, lease, outcome, latency_ms, attempt=attempt).advanced
 
 
 def _record(
-    job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_ms: int, *, attempt: int = 0
+    job_id: uuid.UUID,
+    step: JobState,
+    lease: uuid.UUID | None,
+    outcome: Outcome,
+    latency_ms: int,
+    *,
+    attempt: int = 0,
 ) -> StepReport:
     if _plain_advance(step, outcome):
         assert isinstance(outcome, Advance)
@@ -246,6 +289,7 @@ def _record(
                 connection,
                 job_id,
                 step,
+                lease,
                 attempt=attempt,
                 checkpoint=outcome.checkpoint,
                 fields=outcome.fields,
@@ -258,11 +302,9 @@ def _record(
     after_commit: list[AfterCommit] = []
     advanced = False
     with session_scope() as session:
-        job = get_job_for_update(session, job_id)
-        if job is None or job.state != step.value:
-            return StepReport(False)  # canceled (or moved on) while the step ran: drop it
-        job.lease_expires_at = None
-        job.next_attempt_at = None  # a wait, if any, is set again by the outcome
+        job = leased_job(session, job_id, step, lease)
+        if job is None:
+            return StepReport(False)  # canceled, retried or taken over while it ran: dropped
         outcome = _throttle(job, outcome)
         advanced = _apply(session, job, step, outcome, latency_ms, after_commit)
         throttled_since = job.throttled_since
@@ -313,12 +355,10 @@ def _apply(
 ) -> bool:
     from worker import enqueue  # late: enqueue imports the tasks, which import this module
 
-    now = utcnow()
     match outcome:
         case Advance(checkpoint=checkpoint, message=message, to=to, fields=values):
             job.checkpoint = {**job.checkpoint, **checkpoint}
-            for name, value in values.items():
-                setattr(job, name, value)
+            set_fields(job, values)
             target = to or next_step(step)
             add_event(session, job, "step_done", message, step=step.value, latency_ms=latency_ms)
             transition(session, job, target)
@@ -331,8 +371,7 @@ def _apply(
             return True
         case Wait(delay_s=delay, checkpoint=checkpoint, message=message):
             job.checkpoint = {**job.checkpoint, **checkpoint}
-            job.step_attempts = max(0, job.step_attempts - 1)  # waiting is not a failed attempt
-            job.next_attempt_at = now + timedelta(seconds=delay)
+            wait(job, delay)
             if message:
                 add_event(session, job, "wait", message, step=step.value, latency_ms=latency_ms)
             return False
@@ -354,20 +393,13 @@ def _apply(
                 backend_code=outcome.backend_code,
                 data={"code": code, "delay_s": round(delay, 1)},
             )
-            if code in NOT_AN_ATTEMPT:
-                job.step_attempts = max(0, job.step_attempts - 1)
             waiting = f"retry in {delay:.0f} s"
             if code == "rate_limited" and job.throttled_since is not None:
                 waiting = f"throttled since {job.throttled_since:%Y-%m-%d %H:%M:%S} UTC; {waiting}"
-            transition(session, job, JobState.RETRY_WAIT, message=waiting)
-            job.resume_state = step.value
-            job.next_attempt_at = now + timedelta(seconds=delay)
+            back_off(session, job, step, delay, waiting, counts=code not in NOT_AN_ATTEMPT)
             return False
         case WaitCredits(message=message, bind_url=bind_url):
-            transition(session, job, JobState.WAITING_CREDITS, message=message)
-            job.resume_state = step.value
-            job.bind_url = bind_url
-            job.error_message = message
+            wait_for_credits(session, job, step, message, bind_url)
             tenant = session.get(Tenant, job.tenant_id)
             if tenant is not None:
                 pause_tenant(session, tenant, "out_of_credits")

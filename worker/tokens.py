@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.models import Installation, Tenant
+from core.repo.reads import SHARED_ACCOUNT, credit_account_of
 from core.settings import get_settings
 from worker.backend import client_for, redis_client
 from worker.nemo.errors import ClientIdMissing
@@ -65,16 +66,16 @@ def renew_client_id(session: Session) -> str:
 def configured_token(tenant_id: uuid.UUID, backend_token: str | None) -> ResolvedToken | None:
     """The tenant's own token, else NEMO_TOKEN; None when the shared anonymous one is needed."""
     if backend_token:
-        return ResolvedToken(backend_token, "tenant", f"tenant:{tenant_id}")
+        return ResolvedToken(backend_token, "tenant", credit_account_of(tenant_id, own_token=True))
     settings = get_settings()
     if settings.nemo_token:
-        return ResolvedToken(settings.nemo_token, "registered", "shared")
+        return ResolvedToken(settings.nemo_token, "registered", SHARED_ACCOUNT)
     return None
 
 
 def resolve_token(session: Session, tenant: Tenant) -> ResolvedToken:
     return configured_token(tenant.id, tenant.backend_token) or ResolvedToken(
-        anonymous_token(session), "anonymous", "shared"
+        anonymous_token(session), "anonymous", SHARED_ACCOUNT
     )
 
 

@@ -30,7 +30,7 @@ from core.errors import loc_path
 from core.intake import Locate, build_batch, parse_json, request_hash, validate_body
 from core.models import Batch, Tenant
 from core.repo import batches as repo
-from core.repo.deliveries import add_batch_completed
+from core.repo import transitions
 from core.repo.reads import list_jobs
 from core.settings import Settings
 from core.states import JobState
@@ -294,13 +294,14 @@ def cancel_batch(
 ) -> BatchActionOut:
     """Every job not yet final is canceled, and the batch with them; renders in flight are
     canceled on the backend by a worker."""
-    batch = _batch(session, tenant, batch_id, lock=True)
+    batch = _batch(session, tenant, batch_id)  # not locked: jobs are locked before their batch
     if batch.status in repo.FINAL_BATCH:
         raise Conflict(f"the batch has already finished ({batch.status}); nothing to cancel")
-    canceled = repo.cancel_batch(session, batch)
-    if batch.webhook_url:
-        # Sent by the worker's webhook claimer, as every delivery whose message never came.
-        add_batch_completed(session, batch, grace_s=0)
+    # A `batch.completed` this makes is sent by the worker's webhook claimer.
+    canceled = transitions.cancel_batch(session, batch.id, "batch canceled")
+    if canceled is None:
+        session.rollback()
+        raise Conflict("the batch finished meanwhile; nothing to cancel")
     session.commit()
     broker.send_cancel_renders(canceled.rendering, settings.redis_url)
     return BatchActionOut(batch=batch_out(batch, _counts(session, batch)), changed=canceled.count)
@@ -316,8 +317,8 @@ def retry_failed(
     batch_id: IdPath, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> BatchActionOut:
     """Failed jobs go back to the queue (finished steps are not paid for again)."""
-    batch = _batch(session, tenant, batch_id, lock=True)
-    changed = repo.retry_failed(session, batch)
+    batch = _batch(session, tenant, batch_id)  # not locked: jobs are locked before their batch
+    changed = transitions.retry_failed(session, batch.id, "retried with the batch's failed jobs")
     if not changed:
         raise Conflict("the batch has no failed jobs to retry")
     session.commit()
@@ -339,7 +340,7 @@ def resume_batch(
     batch_id: IdPath, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> BatchActionOut:
     """For a batch paused for credits: lift the tenant's pause and dispatch again."""
-    batch = _batch(session, tenant, batch_id, lock=True)
+    batch = _batch(session, tenant, batch_id)  # not locked: jobs are locked before their batch
     paused = batch.status == "paused" or tenant.paused_at is not None
     if not paused and not repo.has_waiting_credits(session, batch.id):
         raise Conflict(f"the batch is not paused (status {batch.status}); nothing to resume")

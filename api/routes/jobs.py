@@ -16,10 +16,7 @@ from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_curso
 from api.schemas.jobs import EventOut, EventPage, JobOut, job_summary, output_out, public_input
 from core import broker
 from core.models import Job, Tenant
-from core.repo import batches as batch_repo
-from core.repo import reads
-from core.repo.deliveries import add_batch_completed
-from core.repo.jobs import transition
+from core.repo import reads, transitions
 from core.states import FINAL, JobState
 from core.storage import Storage
 
@@ -103,18 +100,11 @@ def cancel_job(
     job = _job(session, tenant, job_id, lock=True)
     if job.state in FINAL:
         raise Conflict(f"the job has already finished ({job.state}); nothing to cancel")
-    rendering = batch_repo.has_render_in_flight(job.checkpoint)
-    transition(session, job, JobState.CANCELED, message="canceled through the API")
-    batch = batch_repo.get_batch_for_update(session, tenant.id, job.batch_id)
-    if batch is not None:
-        session.flush()
-        batch_repo.finish_if_done(session, batch)
-        if batch.status in batch_repo.FINAL_BATCH and batch.webhook_url:
-            # that was its last job; the worker's webhook claimer sends this
-            add_batch_completed(session, batch, grace_s=0)
+    # A `batch.completed` this makes is sent by the worker's webhook claimer.
+    canceled = transitions.cancel_job(session, job, "canceled through the API")
     session.commit()
-    if rendering:
-        broker.send_cancel_renders([job.id], settings.redis_url)
+    if canceled.rendering:
+        broker.send_cancel_renders(canceled.rendering, settings.redis_url)
     return _job_out(request, session, job)
 
 
@@ -132,10 +122,7 @@ def retry_job(
         raise Conflict(
             f"only failed or canceled jobs can be retried; this one is {job.state}",
         )
-    transition(session, job, JobState.QUEUED, message="retried through the API")
-    batch = batch_repo.get_batch_for_update(session, tenant.id, job.batch_id)
-    if batch is not None:
-        batch_repo.reopen(batch)
+    transitions.retry_job(session, job, "retried through the API")
     session.commit()
     broker.send_dispatch(
         "job_retried", settings.redis_url, job_id=str(job.id), tenant_id=str(tenant.id)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.media import MEDIA_LISTS
 from core.states import JobState
 
 
@@ -124,7 +125,7 @@ def public_input(job_input: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in ref.items() if k != "path"} if isinstance(ref, dict) else ref
 
     shown = dict(job_input)
-    for field in ("images", "clips"):
+    for field in MEDIA_LISTS:
         if isinstance(shown.get(field), list):
             shown[field] = [strip(ref) for ref in shown[field]]
     shown["music"] = strip(shown.get("music"))

@@ -1,22 +1,20 @@
 """Batch writes and reads: bulk intake, listing, counts, and the batch-wide actions.
 
-The batch-wide actions change many jobs with one UPDATE ... RETURNING and one bulk insert of
-events; every edge they take (non-final -> canceled, failed -> queued) is one the state machine
-allows, so they agree with `core.states` without loading each job.
+The batch-wide actions that change jobs' states (cancel, retry the failed) are in
+`core.repo.transitions`.
 """
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.models import Batch, Job, JobEvent, Tenant
-from core.repo.jobs import RETRY_FORGETS, utcnow
+from core.models import Batch, Job, Tenant
+from core.repo.jobs import utcnow
+from core.repo.paging import keyset_page
 from core.states import FINAL, BatchStatus, JobState
 
 FINAL_BATCH: frozenset[str] = frozenset(
@@ -67,10 +65,10 @@ def list_batches(
 ) -> list[Batch]:
     """A page of the tenant's batches, newest first, after the keyset `before`."""
     query = select(Batch).where(Batch.tenant_id == tenant_id)
-    if before is not None:
-        query = query.where(tuple_(Batch.created_at, Batch.id) < tuple_(*before))
-    query = query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit)
-    return list(session.scalars(query))
+    page = keyset_page(
+        query, Batch.created_at, Batch.id, after=before, newest_first=True, limit=limit
+    )
+    return list(session.scalars(page))
 
 
 def state_counts(
@@ -90,106 +88,15 @@ def state_counts(
     return counts
 
 
-def _record(
-    session: Session, jobs: Sequence[Any], previous: str | None, target: str, message: str
-) -> None:
-    """One state event per changed job, as one bulk insert."""
-    if not jobs:
-        return
-    session.execute(
-        insert(JobEvent),
-        [
-            {
-                "job_id": job_id,
-                "step": target,
-                "kind": "state",
-                "attempt": 0,
-                "message": message,
-                "data": {"from": state if previous is None else previous, "to": target},
-            }
-            for job_id, state in jobs
-        ],
-    )
-
-
 def render_in_flight() -> ColumnElement[bool]:
-    """A job posted a render whose video it has not got yet: the backend may still be at it."""
-    return Job.checkpoint.has_key("render_id") & ~Job.checkpoint.has_key("output_url")
+    """A job posted a render whose video it has not got yet: the backend may still be at it.
+    The same rule as `has_render_in_flight`, in SQL (a render id that is not null)."""
+    return Job.checkpoint["render_id"].astext.is_not(None) & ~Job.checkpoint.has_key("output_url")
 
 
 def has_render_in_flight(checkpoint: dict[str, Any]) -> bool:
     """`render_in_flight` for a job already loaded."""
-    return bool(checkpoint.get("render_id")) and "output_url" not in checkpoint
-
-
-@dataclass(frozen=True)
-class Canceled:
-    count: int
-    rendering: list[uuid.UUID]
-    """The jobs canceled with a render in flight: the worker cancels those on the backend."""
-
-
-def cancel_batch(session: Session, batch: Batch) -> Canceled:
-    """Cancel every non-final job and the batch itself."""
-    now = utcnow()
-    old = (
-        select(Job.id, Job.state)
-        .where(Job.batch_id == batch.id, Job.state.not_in(_FINAL_JOB_STATES))
-        .with_for_update()
-        .subquery()
-    )
-    changed = session.execute(
-        update(Job)
-        .where(Job.id == old.c.id)
-        .values(
-            state=JobState.CANCELED.value, finished_at=now, next_attempt_at=None, step_attempts=0
-        )
-        .returning(Job.id, old.c.state, render_in_flight())
-    ).all()
-    _record(
-        session,
-        [(job_id, state) for job_id, state, _ in changed],
-        None,
-        JobState.CANCELED.value,
-        "batch canceled",
-    )
-    batch.status = BatchStatus.CANCELED.value
-    batch.finished_at = now
-    return Canceled(len(changed), [job_id for job_id, _, rendering in changed if rendering])
-
-
-def retry_failed(session: Session, batch: Batch) -> int:
-    """Put the batch's failed jobs back in the queue (see `RETRY_FORGETS`); the batch runs again."""
-    changed = (
-        session.execute(
-            update(Job)
-            .where(Job.batch_id == batch.id, Job.state == JobState.FAILED.value)
-            .values(
-                state=JobState.QUEUED.value,
-                checkpoint=Job.checkpoint.op("-")(postgresql.array(RETRY_FORGETS)),
-                error_code=None,
-                error_message=None,
-                bind_url=None,
-                finished_at=None,
-                next_attempt_at=None,
-                resume_state=None,
-                step_attempts=0,
-            )
-            .returning(Job.id)
-        )
-        .scalars()
-        .all()
-    )
-    _record(
-        session,
-        [(job_id, JobState.FAILED.value) for job_id in changed],
-        JobState.FAILED.value,
-        JobState.QUEUED.value,
-        "retried with the batch's failed jobs",
-    )
-    if changed:
-        reopen(batch)
-    return len(changed)
+    return checkpoint.get("render_id") is not None and "output_url" not in checkpoint
 
 
 def reopen(batch: Batch) -> None:
@@ -200,19 +107,25 @@ def reopen(batch: Batch) -> None:
 
 def resume_batch(session: Session, batch: Batch, tenant: Tenant) -> int:
     """Lift the tenant's credit pause; the batch's credit-waiting jobs become due now."""
-    tenant.paused_reason = None
-    tenant.paused_at = None
-    reopen(batch)
+    waiting = (
+        select(Job.id)
+        .where(Job.batch_id == batch.id, Job.state == JobState.WAITING_CREDITS.value)
+        .order_by(Job.id)
+        .with_for_update()  # in id order, as every multi-row lock (core.repo.transitions)
+    )
     due = (
         session.execute(
             update(Job)
-            .where(Job.batch_id == batch.id, Job.state == JobState.WAITING_CREDITS.value)
+            .where(Job.id.in_(waiting))
             .values(next_attempt_at=utcnow())
             .returning(Job.id)
         )
         .scalars()
         .all()
     )
+    tenant.paused_reason = None  # after the jobs: the lock order of `core.repo.transitions`
+    tenant.paused_at = None
+    reopen(batch)
     return len(due)
 
 

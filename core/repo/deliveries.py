@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core.models import Batch, WebhookDelivery
 from core.payloads import batch_data
 from core.repo.jobs import utcnow
+from core.repo.paging import keyset_page
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -149,10 +150,12 @@ def list_for_batch(
     query = select(WebhookDelivery).where(
         WebhookDelivery.batch_id == batch_id, WebhookDelivery.tenant_id == tenant_id
     )
-    if after is not None:
-        query = query.where(
-            (WebhookDelivery.created_at > after[0])
-            | ((WebhookDelivery.created_at == after[0]) & (WebhookDelivery.id > after[1]))
-        )
-    query = query.order_by(WebhookDelivery.created_at, WebhookDelivery.id).limit(limit)
-    return list(session.scalars(query))
+    page = keyset_page(
+        query,
+        WebhookDelivery.created_at,
+        WebhookDelivery.id,
+        after=after,
+        newest_first=False,
+        limit=limit,
+    )
+    return list(session.scalars(page))

@@ -54,9 +54,18 @@ def recent_events(session: Session, job_id: uuid.UUID, count: int = 20) -> list[
     return list(reversed(list(rows)))
 
 
+SHARED_ACCOUNT = "shared"
+"""The account of NEMO_TOKEN and of the shared anonymous token."""
+
+
 def credit_account(tenant: Tenant) -> str:
     """The backend account a tenant's jobs spend: its own token's, or the shared one."""
-    return f"tenant:{tenant.id}" if tenant.backend_token else "shared"
+    return credit_account_of(tenant.id, own_token=bool(tenant.backend_token))
+
+
+def credit_account_of(tenant_id: uuid.UUID, *, own_token: bool) -> str:
+    """The one rule naming a credit account, for callers that hold only the tenant's id."""
+    return f"tenant:{tenant_id}" if own_token else SHARED_ACCOUNT
 
 
 def credit_balance(session: Session, account: str) -> CreditBalance | None:

@@ -4,11 +4,12 @@ schedule's earlier runs produced (the fingerprints its incremental runs compare 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from core.models import Batch, Job, Schedule
+from core.repo.paging import keyset_page
 from core.states import FINAL, JobState
 
 _FINAL_JOB_STATES = [state.value for state in FINAL]
@@ -30,10 +31,10 @@ def list_schedules(
 ) -> list[Schedule]:
     """A page of the tenant's schedules, newest first, after the keyset `before`."""
     query = select(Schedule).where(Schedule.tenant_id == tenant_id)
-    if before is not None:
-        query = query.where(tuple_(Schedule.created_at, Schedule.id) < tuple_(*before))
-    query = query.order_by(Schedule.created_at.desc(), Schedule.id.desc()).limit(limit)
-    return list(session.scalars(query))
+    page = keyset_page(
+        query, Schedule.created_at, Schedule.id, after=before, newest_first=True, limit=limit
+    )
+    return list(session.scalars(page))
 
 
 def claim_due(session: Session, now: datetime) -> Schedule | None:

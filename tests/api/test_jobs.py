@@ -14,7 +14,7 @@ from tests.api.conftest import Account, create_batch, job_ids, update_job
 def add_events(job_id: str, count: int) -> None:
     from core.db import session_scope
     from core.models import Job
-    from core.repo.jobs import add_event
+    from core.repo.transitions import add_event
 
     with session_scope() as session:
         job = session.get(Job, uuid.UUID(job_id))

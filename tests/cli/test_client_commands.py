@@ -88,6 +88,7 @@ def test_download_writes_each_finished_video_and_poster(
 ) -> None:
     from core.db import session_scope
     from core.models import Job
+    from core.states import JobState
 
     batch_id = submit(api_server, tenant, tmp_path)
     video, poster = b"\x00\x00\x00\x18ftypmp42" + b"v" * 5000, b"\xff\xd8\xff" + b"p" * 300
@@ -98,7 +99,7 @@ def test_download_writes_each_finished_video_and_poster(
     with session_scope() as session:
         first = session.get(Job, jobs_of(batch_id)[0].id)
         assert first is not None
-        first.state = "succeeded"
+        first.state = JobState.SUCCEEDED
         first.output = {
             "path": str(outputs / f"{batch_id}.mp4"),
             "poster_path": str(outputs / f"{batch_id}.jpg"),

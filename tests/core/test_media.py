@@ -92,3 +92,11 @@ def test_accepted_formats_match_the_backend_contract() -> None:
         {"mp4", "mov", "avi", "webm", "mkv", "jpg", "png", "gif", "webp"}
         | {"mp3", "wav", "m4a", "aac"}
     )
+
+
+def test_a_jobs_media_are_its_images_then_clips_then_music() -> None:
+    from core.media import job_media
+
+    job_input = {"images": ["i1", "i2"], "clips": ["c1"], "music": "m", "title": "Mug"}
+    assert job_media(job_input) == ["i1", "i2", "c1", "m"]
+    assert job_media({"images": None, "music": None}) == []

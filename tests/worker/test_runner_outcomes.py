@@ -72,7 +72,7 @@ def _events(job_id: uuid.UUID) -> list[tuple[str, str, str | None]]:
 
 def test_the_first_claim_of_an_admitted_job_starts_its_token_step_once(settings: object) -> None:
     from core.db import get_engine
-    from core.repo.pipeline import claim_step
+    from core.repo.transitions import claim_step
 
     job_id = _job_at(JobState.ADMITTED, step_attempts=0)
     with get_engine().begin() as connection:
@@ -92,7 +92,7 @@ def test_the_first_claim_of_an_admitted_job_starts_its_token_step_once(settings:
 
 def test_a_claim_for_another_step_than_the_jobs_changes_nothing(settings: object) -> None:
     from core.db import get_engine
-    from core.repo.pipeline import claim_step
+    from core.repo.transitions import claim_step
 
     job_id = _job_at(JobState.ADMITTED, step_attempts=0)
     with get_engine().begin() as connection:
@@ -107,23 +107,24 @@ def test_a_lease_renewal_that_races_the_steps_end_leaves_the_next_step_free(
     settings: object,
 ) -> None:
     from core.db import get_engine
-    from core.repo.pipeline import advance_to_next_step, claim_step, extend_leases
+    from core.repo.transitions import advance_to_next_step, claim_step, extend_leases
 
     job_id = _job_at(JobState.SESSION, step_attempts=0)
     with get_engine().begin() as connection:
-        assert claim_step(connection, job_id, JobState.SESSION, lease_s=60) is not None
+        claim = claim_step(connection, job_id, JobState.SESSION, lease_s=60)
+    assert claim is not None
     before = _job(job_id).lease_expires_at
     with get_engine().begin() as connection:  # the step still runs: its lease is renewed
-        extend_leases(connection, [(job_id, JobState.SESSION.value)], lease_s=600)
+        extend_leases(connection, [(job_id, claim.lease)], lease_s=600)
     assert _job(job_id).lease_expires_at > before
 
     with get_engine().begin() as connection:
         moved = advance_to_next_step(
-            connection, job_id, JobState.SESSION, attempt=1, checkpoint={}, fields={},
-            message=None, latency_ms=1,
+            connection, job_id, JobState.SESSION, claim.lease, attempt=1, checkpoint={},
+            fields={}, message=None, latency_ms=1,
         )  # fmt: skip
     with get_engine().begin() as connection:  # the renewal thread read the step as held
-        extend_leases(connection, [(job_id, JobState.SESSION.value)], lease_s=600)
+        extend_leases(connection, [(job_id, claim.lease)], lease_s=600)
 
     job = _job(job_id)
     assert moved and job.state == JobState.UPLOAD
@@ -208,4 +209,4 @@ def _back_at(job_id: uuid.UUID, step: JobState) -> None:
     with session_scope() as session:
         job = session.get(Job, job_id)
         assert job is not None
-        job.state = step.value
+        job.state = step

@@ -115,7 +115,7 @@ def finish(batch_id: uuid.UUID | None, state: JobState = JobState.SUCCEEDED, **b
     assert batch_id is not None
     with session_scope() as session:
         for job in session.scalars(select(Job).where(Job.batch_id == batch_id)):
-            job.state = by_ref.get(job.ref or "", state.value)
+            job.state = JobState(by_ref.get(job.ref or "", state.value))
             job.finished_at = datetime.now(UTC)
 
 

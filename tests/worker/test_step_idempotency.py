@@ -16,13 +16,13 @@ from sqlalchemy import update
 
 from core.db import session_scope
 from core.models import Job, Tenant
-from core.repo.jobs import get_job_for_update, transition
+from core.repo.transitions import transition
 from core.states import PIPELINE, JobState
 from tests.support.waiting import wait_for
 from tests.worker.helpers import ApiUser, api_user, describe
 from tests.worker.stack import Stack, running_stack
 from worker.backend import client_for, reset_clients
-from worker.runner import StepContext, StepFunction, run_step
+from worker.runner import StepContext, StepFunction, run_step, saver_for
 from worker.steps.download import download_step
 from worker.steps.prompt import prompt_step
 from worker.steps.render import export_step, render_poll_step
@@ -103,7 +103,7 @@ def rewind(job_id: uuid.UUID, step: JobState, **checkpoint: Any) -> None:
     """Put the job back in `step` with its checkpoint kept (and `checkpoint` merged in): what a
     re-driven step finds after a crash, a lost message or a redelivery."""
     with session_scope() as session:
-        found = get_job_for_update(session, job_id)
+        found = session.get(Job, job_id, with_for_update=True)
         assert found is not None
         session.execute(
             update(Job)
@@ -120,8 +120,11 @@ def rewind(job_id: uuid.UUID, step: JobState, **checkpoint: Any) -> None:
 
 def context_for(job_id: uuid.UUID, step: JobState) -> StepContext:
     """What the runner hands a step function, for calling it directly (its outcome then never
-    recorded, as if the worker died right after the function returned)."""
+    recorded, as if the worker died right after the function returned). It holds a lease
+    token of its own, as a claim would give it, and no lease time: the next claim is free."""
+    lease = uuid.uuid4()
     with session_scope() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(lease_token=lease))
         found = session.get(Job, job_id)
         assert found is not None and found.state == step.value
         tenant = session.get(Tenant, found.tenant_id)
@@ -137,6 +140,7 @@ def context_for(job_id: uuid.UUID, step: JobState) -> StepContext:
             checkpoint=dict(found.checkpoint),
             token=token,
             client=client_for(token.value),
+            save_checkpoint=saver_for(job_id, lease),
             lease_s=60.0,
         )
 

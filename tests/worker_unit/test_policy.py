@@ -84,3 +84,15 @@ def test_our_own_pacing_is_a_short_spread_wait_not_a_backend_429() -> None:
     assert outcome.http_status is None
     assert 2.0 <= outcome.delay_s <= 2.0 + 30
     assert "429" not in outcome.message
+
+
+def test_the_policy_reads_the_errors_description_not_its_message_text() -> None:
+    # The server's own words may contain anything, the client's advice marker included.
+    error = errors.MediaTooLarge(
+        "The backend refused the file", http_status=413, server_message="Too big. What to do: x"
+    )
+    outcome = outcome_for(error, FIRST_TRY)
+    assert isinstance(outcome, Fail)
+    assert outcome.message.startswith(error.description)
+    assert "Too big. What to do: x" in outcome.message
+    assert "What to do: " + error.advice not in outcome.message

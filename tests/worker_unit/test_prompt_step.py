@@ -63,11 +63,6 @@ def edits_then_errors(text: str, backend: FakeBackend) -> TurnResult:
     return throttled_mid_stream(text, backend)
 
 
-class UnitContext(StepContext):
-    def save(self, **values: Any) -> None:
-        self.checkpoint.update(values)
-
-
 @pytest.fixture(autouse=True)
 def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from core.settings import get_settings
@@ -76,8 +71,9 @@ def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
     get_settings.cache_clear()
 
 
-def context(backend: FakeBackend, **job_input: Any) -> UnitContext:
-    return UnitContext(
+def context(backend: FakeBackend, **job_input: Any) -> StepContext:
+    """A prompt step's context with a fake client and no database: saves go nowhere."""
+    return StepContext(
         job_id=uuid.uuid4(),
         step=JobState.PROMPT,
         step_attempts=1,
@@ -88,6 +84,7 @@ def context(backend: FakeBackend, **job_input: Any) -> UnitContext:
         token=ResolvedToken("nmv_usr_x", "registered", "shared"),
         client=cast(NemoClient, backend),
         lease_s=60,
+        save_checkpoint=lambda values: None,
     )
 
 

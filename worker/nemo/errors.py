@@ -32,6 +32,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from core.media import ACCEPTED_EXTENSIONS
+
 __all__ = [
     "ACCEPTED_FORMATS",
     "BackendUnavailable",
@@ -55,7 +57,8 @@ __all__ = [
     "scrub",
 ]
 
-ACCEPTED_FORMATS = "mp4, mov, avi, webm, mkv, jpg, png, gif, webp, mp3, wav, m4a, aac"
+ACCEPTED_FORMATS = ", ".join(ACCEPTED_EXTENSIONS)
+"""The backend's accepted formats, as `core.media` lists them (the one home of the rule)."""
 
 _TOKEN_RE = re.compile(r"nmv_[A-Za-z0-9_\-.~+/=]*")
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.~+/=]+")
@@ -92,10 +95,13 @@ class NemoError(Exception):
         self.code = code
         self.http_status = http_status
         self.server_message = scrub(server_message) if server_message else None
-        self.message = self._compose(scrub(what))
+        text = self._describe(scrub(what))
+        self.description = text.rstrip(". ")
+        """What happened, with the HTTP status, code and server's words, without advice."""
+        self.message = f"{text}. What to do: {self.advice}."
         super().__init__(self.message)
 
-    def _compose(self, what: str) -> str:
+    def _describe(self, what: str) -> str:
         where = []
         if self.http_status is not None:
             where.append(f"HTTP {self.http_status}")
@@ -106,7 +112,7 @@ class NemoError(Exception):
             text += f" ({', '.join(where)})"
         if self.server_message and self.server_message not in what:
             text += f": {self.server_message}"
-        return f"{text}. What to do: {self.advice}."
+        return text
 
     def __str__(self) -> str:
         return self.message

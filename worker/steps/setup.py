@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.media import job_media
 from core.settings import get_settings
 from worker.nemo import UploadedMedia
 from worker.outcomes import Advance, Fail, Outcome
@@ -42,11 +43,8 @@ def media_of(job_input: dict[str, Any]) -> list[Medium]:
     """Every medium of the job, images first, in the order given (the API stores them resolved:
     `{"asset_id", "path", ...}` or `{"url"}`)."""
     storage_dir = get_settings().storage_dir
-    refs: list[Any] = [*(job_input.get("images") or []), *(job_input.get("clips") or [])]
-    if job_input.get("music"):
-        refs.append(job_input["music"])
     media: list[Medium] = []
-    for ref in refs:
+    for ref in job_media(job_input):
         if isinstance(ref, dict) and ref.get("url"):
             media.append(Medium(key=str(ref["url"]), path=None, url=str(ref["url"])))
         elif isinstance(ref, dict) and ref.get("path"):
