@@ -28,6 +28,7 @@ from typing import IO, Protocol
 
 from core.embedded.postgres_server import EmbeddedPostgres
 from core.embedded.redis_server import EmbeddedRedis
+from core.embedded.s3_server import EmbeddedS3
 
 log = logging.getLogger("nemo.embedded")
 
@@ -53,7 +54,10 @@ def make_server(kind: str, folder: Path, *, durable: bool) -> tuple[Server, str]
     if kind == "redis":
         server = EmbeddedRedis(folder, durable=durable)
         return server, server.url(0)
-    raise ValueError(f"unknown embedded server {kind!r}: postgres or redis")
+    if kind == "s3":
+        store = EmbeddedS3(folder)
+        return store, store.url()
+    raise ValueError(f"unknown embedded server {kind!r}: postgres, redis or s3")
 
 
 def open_lock(path: Path) -> IO[str]:
@@ -195,7 +199,7 @@ def read_state(folder: Path) -> dict[str, object] | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Keep one embedded server for nemo-batch.")
-    parser.add_argument("kind", choices=["postgres", "redis"])
+    parser.add_argument("kind", choices=["postgres", "redis", "s3"])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--ephemeral", action="store_true", help="Delete the folder at the end.")
     parser.add_argument("--linger", type=float, default=2.0, help="Seconds kept after last use.")
