@@ -7,6 +7,7 @@ class JobState(StrEnum):
     QUEUED = "queued"
     ADMITTED = "admitted"
     TOKEN = "token"
+    FETCH = "fetch"
     SESSION = "session"
     UPLOAD = "upload"
     PROMPT = "prompt"
@@ -33,6 +34,7 @@ class BatchStatus(StrEnum):
 PIPELINE: tuple[JobState, ...] = (
     JobState.ADMITTED,
     JobState.TOKEN,
+    JobState.FETCH,
     JobState.SESSION,
     JobState.UPLOAD,
     JobState.PROMPT,

@@ -141,3 +141,18 @@ def test_redirect_with_local_storage_serves_the_file(
         f"/v1/jobs/{job_id}/video?redirect=1", headers=account.headers, follow_redirects=False
     )
     assert answer.status_code == 200 and answer.content == body
+
+
+def test_a_batch_with_image_urls_asks_a_worker_to_keep_them_at_once(
+    client: TestClient, account: Account, redis_client: Any
+) -> None:
+    import json
+
+    with_urls = create_batch(
+        client, account, items=[{"title": "Mug", "images": ["https://shop.example/mug.png"]}]
+    )
+    without = create_batch(client, account)
+    messages = [json.loads(raw) for raw in redis_client.lrange("pipeline", 0, -1)]
+    fetches = [m for m in messages if m["headers"]["task"] == "worker.fetch_inputs"]
+    assert [with_urls["id"] in m["headers"]["kwargsrepr"] for m in fetches] == [True]
+    assert not any(without["id"] in m["headers"]["kwargsrepr"] for m in fetches)

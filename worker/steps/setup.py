@@ -4,6 +4,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from core.input_refs import media_refs, ref_url
 from core.storage import open_storage
 from worker.nemo import UploadedMedia
 from worker.outcomes import Advance, Fail, Outcome
@@ -43,13 +44,9 @@ def media_of(job_input: dict[str, Any], fetched: dict[str, Any] | None = None) -
     """Every medium of the job, images first, in the order given (the API stores them resolved:
     `{"asset_id", "path", ...}` or `{"url"}`); a URL already fetched is its stored copy."""
     fetched = fetched or {}
-    refs: list[Any] = [*(job_input.get("images") or []), *(job_input.get("clips") or [])]
-    if job_input.get("music"):
-        refs.append(job_input["music"])
     media: list[Medium] = []
-    for ref in refs:
-        url = ref.get("url") if isinstance(ref, dict) else ref
-        if isinstance(url, str) and url.startswith(("http://", "https://")):
+    for ref in media_refs(job_input):
+        if url := ref_url(ref):
             copy = fetched.get(url)
             media.append(Medium(key=url, object_key=copy["key"] if copy else None, url=url))
         elif isinstance(ref, dict) and ref.get("path"):

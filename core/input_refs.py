@@ -1,0 +1,23 @@
+"""The media references a job's input holds (as `core.intake` resolves them): asset refs
+`{"asset_id", "path", ...}` and URL refs `{"url", "kind"}` (older jobs: a bare URL string)."""
+
+from typing import Any
+
+
+def media_refs(job_input: dict[str, Any]) -> list[Any]:
+    """Images, then clips, then the music, in the order given."""
+    refs: list[Any] = [*(job_input.get("images") or []), *(job_input.get("clips") or [])]
+    if job_input.get("music"):
+        refs.append(job_input["music"])
+    return refs
+
+
+def ref_url(ref: Any) -> str | None:
+    """The http(s) URL a reference names, if it names one."""
+    url = ref.get("url") if isinstance(ref, dict) else ref
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
+def input_urls(job_input: dict[str, Any]) -> list[str]:
+    """The job's media URLs, each once, in order."""
+    return list(dict.fromkeys(url for ref in media_refs(job_input) if (url := ref_url(ref))))

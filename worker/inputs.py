@@ -1,0 +1,154 @@
+"""Inputs given as URLs, kept in our storage before the backend needs them.
+
+A signed image URL may expire while a large batch waits its turn, so right after intake
+(`worker.fetch_inputs`, sent by the API for a batch with URL media) and again as the pipeline's
+`fetch` step (for whatever intake did not keep), every image, clip and music URL is fetched into
+storage: bounded in bytes (MAX_UPLOAD_BYTES) and time (FEED_TIMEOUT_S), only from public
+addresses (`core/netcheck`, as webhooks), and content-addressed, so an image shared by many jobs
+is one object. The job's checkpoint maps each URL to its copy (`fetched`); the upload step sends
+the copy, never the URL. A URL that cannot be fetched fails the job at once, saying why.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from core.db import get_engine, session_scope
+from core.input_refs import input_urls
+from core.media import SNIFF_BYTES, UnsupportedMedia, sniff
+from core.models import Job
+from core.repo.jobs import add_event, get_job_for_update, transition
+from core.repo.pipeline import merge_checkpoint
+from core.settings import Settings, get_settings
+from core.states import JobState
+from core.storage import Storage, open_storage
+from worker.feeds import FetchError, http_client, read_url
+
+log = logging.getLogger("worker.inputs")
+
+FAILED_CODE = "input_unreachable"
+Fetched = dict[str, dict[str, Any]]
+
+
+def fetch_into(
+    storage: Storage, client: httpx.Client, url: str, settings: Settings
+) -> dict[str, Any]:
+    """Fetch one URL into storage; its copy's key, hash and size, or `FetchError`."""
+    temporary = storage.temporary_path()
+    try:
+        with temporary.open("wb") as handle:
+
+            def write(chunk: bytes) -> None:
+                handle.write(chunk)
+
+            read_url(client, url, settings, settings.max_upload_bytes, write)
+        with temporary.open("rb") as reader:
+            head = reader.read(SNIFF_BYTES)
+        try:
+            media = sniff(head)
+        except UnsupportedMedia as error:
+            raise FetchError(f"{url}: {error}") from None
+        stored = storage.adopt("inputs", temporary, media.extension)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return {"key": stored.key, "sha256": stored.sha256, "size": stored.size}
+
+
+def keep_inputs(
+    job_input: dict[str, Any],
+    fetched: Fetched,
+    fetch: Callable[[str], dict[str, Any]],
+) -> tuple[Fetched, str | None]:
+    """Every URL of the job kept (those in `fetched` are not fetched again): the updated map,
+    and the reason of the first URL that could not be fetched (None when all were)."""
+    kept = dict(fetched)
+    for url in input_urls(job_input):
+        if url in kept:
+            continue
+        try:
+            kept[url] = fetch(url)
+        except FetchError as error:
+            return kept, failure_message(str(error))
+    return kept, None
+
+
+def failure_message(reason: str) -> str:
+    return (
+        f"An input could not be fetched: {reason}. Give a URL that answers (or upload the file "
+        "through POST /v1/assets and use its asset id), then retry the job."
+    )
+
+
+class Fetcher:
+    """Fetch URLs with one HTTP client, each URL once (a product image shared by a batch)."""
+
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.seen: dict[str, dict[str, Any] | FetchError] = {}
+
+    def __enter__(self) -> "Fetcher":
+        self.client = http_client(self.settings)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.close()
+
+    def __call__(self, url: str) -> dict[str, Any]:
+        if url not in self.seen:
+            try:
+                self.seen[url] = fetch_into(self.storage, self.client, url, self.settings)
+            except FetchError as error:
+                self.seen[url] = error
+        found = self.seen[url]
+        if isinstance(found, FetchError):
+            raise found
+        return found
+
+
+def fetch_batch_inputs(batch_id: str) -> int:
+    """Keep the URL inputs of a batch's queued jobs now, not when each job's turn comes; a job
+    whose URL cannot be fetched fails at once. Returns the number of jobs whose inputs are kept.
+    Jobs already admitted are left to their own `fetch` step."""
+    settings = get_settings()
+    with session_scope() as session:
+        rows = session.execute(
+            select(Job.id, Job.input, Job.checkpoint).where(
+                Job.batch_id == uuid.UUID(batch_id), Job.state == JobState.QUEUED.value
+            )
+        ).all()
+    kept = 0
+    with Fetcher(settings, open_storage(settings)) as fetcher:
+        for job_id, job_input, checkpoint in rows:
+            before: Fetched = dict((checkpoint or {}).get("fetched") or {})
+            fetched, failure = keep_inputs(job_input or {}, before, fetcher)
+            if fetched != before:
+                with get_engine().begin() as connection:
+                    merge_checkpoint(connection, job_id, {"fetched": fetched})
+            if failure is None:
+                kept += 1
+            else:
+                _fail_queued(job_id, failure)
+    return kept
+
+
+def _fail_queued(job_id: uuid.UUID, message: str) -> None:
+    """Fail a job still queued whose input could not be fetched (admitted since, its own
+    `fetch` step decides)."""
+    from worker import enqueue  # late: enqueue imports the tasks
+
+    after_commit = []
+    with session_scope() as session:
+        job = get_job_for_update(session, job_id)
+        if job is None or job.state != JobState.QUEUED.value:
+            return
+        add_event(session, job, "error", message, step="fetch", data={"code": FAILED_CODE})
+        transition(session, job, JobState.FAILED, message=message, error_code=FAILED_CODE)
+        after_commit = enqueue.job_finished(session, job)
+    log.info("job %s failed: %s", job_id, message)
+    for action in after_commit:
+        action()
