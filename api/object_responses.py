@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
+from api.errors import ApiError
 from core.storage import ObjectMissing, Storage
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -29,14 +30,18 @@ def stream_object(
                 start, end = int(first), int(last) if last else None
                 if end is not None and end < start:
                     return PlainTextResponse("Malformed range header.", status_code=400)
+            elif int(last) == 0:
+                return PlainTextResponse("Range Not Satisfiable.", status_code=416)
             else:  # the last N bytes
-                size = storage.open(key, 0, 0)
-                size.body.close()
-                start = max(size.size - int(last), 0)
+                start = -int(last)
     try:
+        if start < 0:
+            first_byte = storage.open(key, 0, 0)
+            first_byte.body.close()
+            start = max(first_byte.size + start, 0)
         part = storage.open(key, start, end)
     except ObjectMissing:
-        return PlainTextResponse("Not found.", status_code=404)
+        raise ApiError(404, "not_found", "the file is missing from storage") from None
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "InvalidRange":
             return PlainTextResponse("Range Not Satisfiable.", status_code=416)

@@ -11,7 +11,8 @@ the copy, never the URL. A URL that cannot be fetched fails the job at once, say
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -98,12 +99,23 @@ class Fetcher:
     def __exit__(self, *_: object) -> None:
         self.client.close()
 
+    def prefetch(self, urls: Iterable[str]) -> None:
+        """Fetch many URLs a few at a time (FEED_FETCH_CONCURRENCY); failures are kept too."""
+        unique = [url for url in dict.fromkeys(urls) if url not in self.seen]
+        workers = max(1, min(self.settings.feed_fetch_concurrency, len(unique)))
+        with ThreadPoolExecutor(workers) as pool:
+            for url, found in zip(unique, pool.map(self._fetch, unique), strict=True):
+                self.seen[url] = found
+
+    def _fetch(self, url: str) -> dict[str, Any] | FetchError:
+        try:
+            return fetch_into(self.storage, self.client, url, self.settings)
+        except FetchError as error:
+            return error
+
     def __call__(self, url: str) -> dict[str, Any]:
         if url not in self.seen:
-            try:
-                self.seen[url] = fetch_into(self.storage, self.client, url, self.settings)
-            except FetchError as error:
-                self.seen[url] = error
+            self.seen[url] = self._fetch(url)
         found = self.seen[url]
         if isinstance(found, FetchError):
             raise found
@@ -123,6 +135,12 @@ def fetch_batch_inputs(batch_id: str) -> int:
         ).all()
     kept = 0
     with Fetcher(settings, open_storage(settings)) as fetcher:
+        fetcher.prefetch(
+            url
+            for _, job_input, checkpoint in rows
+            for url in input_urls(job_input or {})
+            if url not in ((checkpoint or {}).get("fetched") or {})
+        )
         for job_id, job_input, checkpoint in rows:
             before: Fetched = dict((checkpoint or {}).get("fetched") or {})
             fetched, failure = keep_inputs(job_input or {}, before, fetcher)

@@ -89,6 +89,8 @@ def test_a_video_is_served_from_object_storage_whole_and_by_range(
     assert part.headers["content-range"] == f"bytes 100-199/{len(body)}"
     last = client.get(f"/v1/jobs/{job_id}/video", headers={**account.headers, "Range": "bytes=-10"})
     assert last.status_code == 206 and last.content == body[-10:]
+    none = client.get(f"/v1/jobs/{job_id}/video", headers={**account.headers, "Range": "bytes=-0"})
+    assert none.status_code == 416
     outside = client.get(
         f"/v1/jobs/{job_id}/video", headers={**account.headers, "Range": f"bytes={len(body)}-"}
     )

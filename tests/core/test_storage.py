@@ -121,6 +121,9 @@ def test_a_missing_object_is_missing_not_an_error(storage: Storage) -> None:
     assert not storage.exists(key)
     with pytest.raises(ObjectMissing):
         storage.open(key)
+    with pytest.raises(ObjectMissing), storage.local_file(key):
+        pass
+    assert _scratch_files(storage) == []
 
 
 @pytest.mark.parametrize(

@@ -62,3 +62,15 @@ def test_a_url_that_cannot_be_kept_says_why(
     assert failure is not None and reason in failure, failure
     assert "retry the job" in failure
     assert [p for p in (tmp_path / "tmp").glob("*")] == [], "nothing half-fetched is left"
+
+
+def test_a_batch_is_fetched_a_few_urls_at_a_time_each_once(tmp_path: Path) -> None:
+    images = {f"/{n}.png": png_bytes(f"#0000{n:02x}") for n in range(6)}
+    with image_server(images) as shop, fetcher(tmp_path, feed_fetch_concurrency=3) as fetch:
+        urls = [shop.url(path) for path in images] * 3 + [shop.url("/gone.png")]
+        fetch.prefetch(urls)
+        kept, failure = keep_inputs(job_input(*urls[:6]), {}, fetch)
+        _, gone = keep_inputs(job_input(shop.url("/gone.png")), {}, fetch)
+    assert failure is None and len({copy["key"] for copy in kept.values()}) == 6
+    assert gone is not None and "HTTP 404" in gone
+    assert shop.requests == {**{path: 1 for path in images}, "/gone.png": 1}

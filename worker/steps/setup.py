@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.input_refs import media_refs, ref_url
-from core.storage import open_storage
+from core.storage import ObjectMissing, open_storage
 from worker.nemo import UploadedMedia
 from worker.outcomes import Advance, Fail, Outcome
 from worker.runner import StepContext
@@ -64,16 +64,18 @@ def upload_step(context: StepContext) -> Outcome:
     media = media_of(context.input, context.checkpoint.get("fetched"))
     missing = [medium for medium in media if medium.key not in uploads]
     files = _unique([m for m in missing if m.object_key is not None])
-    for medium in files:
-        if not storage.exists(str(medium.object_key)):
-            return Fail(
-                "asset_missing",
-                f"The file of {medium.key} is missing from storage; upload it again.",
-            )
     urls = _unique([m for m in missing if m.object_key is None])
     if files:
         with ExitStack() as stack:
-            paths = [stack.enter_context(storage.local_file(str(m.object_key))) for m in files]
+            paths = []
+            for medium in files:
+                try:
+                    paths.append(stack.enter_context(storage.local_file(str(medium.object_key))))
+                except ObjectMissing:
+                    return Fail(
+                        "asset_missing",
+                        f"The file of {medium.key} is missing from storage; upload it again.",
+                    )
             _record(uploads, files, context.client.upload_files(session_id, paths))
         context.save(uploads=uploads)
     if urls:
