@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,6 +33,21 @@ from worker.feeds import FetchError, http_client, read_url
 log = logging.getLogger("worker.inputs")
 
 FAILED_CODE = "input_unreachable"
+UNSUPPORTED_CODE = "unsupported_media"
+
+
+class UnsupportedInput(FetchError):
+    """The URL answered with a file of a type the backend does not take."""
+
+
+@dataclass(frozen=True)
+class InputFailure:
+    """Why a job's input could not be kept: the job's error code and a message for a user."""
+
+    code: str
+    message: str
+
+
 Fetched = dict[str, dict[str, Any]]
 
 
@@ -52,7 +68,7 @@ def fetch_into(
         try:
             media = sniff(head)
         except UnsupportedMedia as error:
-            raise FetchError(f"{url}: {error}") from None
+            raise UnsupportedInput(f"{url}: {error}") from None
         stored = storage.adopt("inputs", temporary, media.extension)
     finally:
         temporary.unlink(missing_ok=True)
@@ -63,7 +79,7 @@ def keep_inputs(
     job_input: dict[str, Any],
     fetched: Fetched,
     fetch: Callable[[str], dict[str, Any]],
-) -> tuple[Fetched, str | None]:
+) -> tuple[Fetched, InputFailure | None]:
     """Every URL of the job kept (those in `fetched` are not fetched again): the updated map,
     and the reason of the first URL that could not be fetched (None when all were)."""
     kept = dict(fetched)
@@ -72,8 +88,14 @@ def keep_inputs(
             continue
         try:
             kept[url] = fetch(url)
+        except UnsupportedInput as error:
+            return kept, InputFailure(
+                UNSUPPORTED_CODE,
+                f"An input is not a file the backend takes: {error}. Convert it, upload it "
+                "through POST /v1/assets and use its asset id, then retry the job.",
+            )
         except FetchError as error:
-            return kept, failure_message(str(error))
+            return kept, InputFailure(FAILED_CODE, failure_message(str(error)))
     return kept, None
 
 
@@ -154,7 +176,7 @@ def fetch_batch_inputs(batch_id: str) -> int:
     return kept
 
 
-def _fail_queued(job_id: uuid.UUID, message: str) -> None:
+def _fail_queued(job_id: uuid.UUID, failure: InputFailure) -> None:
     """Fail a job still queued whose input could not be fetched (admitted since, its own
     `fetch` step decides)."""
     from worker import enqueue  # late: enqueue imports the tasks
@@ -164,9 +186,10 @@ def _fail_queued(job_id: uuid.UUID, message: str) -> None:
         job = get_job_for_update(session, job_id)
         if job is None or job.state != JobState.QUEUED.value:
             return
-        add_event(session, job, "error", message, step="fetch", data={"code": FAILED_CODE})
-        transition(session, job, JobState.FAILED, message=message, error_code=FAILED_CODE)
+        message, code = failure.message, failure.code
+        add_event(session, job, "error", message, step="fetch", data={"code": code})
+        transition(session, job, JobState.FAILED, message=message, error_code=code)
         after_commit = enqueue.job_finished(session, job)
-    log.info("job %s failed: %s", job_id, message)
+    log.info("job %s failed: %s", job_id, failure.message)
     for action in after_commit:
         action()

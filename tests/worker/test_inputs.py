@@ -59,8 +59,9 @@ def test_a_url_that_cannot_be_kept_says_why(
     images = {"/a.png": PNG, "/big.png": PNG, "/page.png": b"<html>not an image</html>"}
     with image_server(images) as shop, fetcher(tmp_path, **settings) as fetch:
         _, failure = keep_inputs(job_input(shop.url("/a.png"), shop.url(path)), {}, fetch)
-    assert failure is not None and reason in failure, failure
-    assert "retry the job" in failure
+    assert failure is not None and reason in failure.message, failure
+    assert "retry the job" in failure.message
+    assert failure.code == ("unsupported_media" if path == "/page.png" else "input_unreachable")
     assert [p for p in (tmp_path / "tmp").glob("*")] == [], "nothing half-fetched is left"
 
 
@@ -72,5 +73,5 @@ def test_a_batch_is_fetched_a_few_urls_at_a_time_each_once(tmp_path: Path) -> No
         kept, failure = keep_inputs(job_input(*urls[:6]), {}, fetch)
         _, gone = keep_inputs(job_input(shop.url("/gone.png")), {}, fetch)
     assert failure is None and len({copy["key"] for copy in kept.values()}) == 6
-    assert gone is not None and "HTTP 404" in gone
+    assert gone is not None and "HTTP 404" in gone.message
     assert shop.requests == {**{path: 1 for path in images}, "/gone.png": 1}

@@ -3,7 +3,7 @@ what intake's `worker.fetch_inputs` already kept is not fetched again."""
 
 from core.settings import get_settings
 from core.storage import open_storage
-from worker.inputs import FAILED_CODE, Fetcher, keep_inputs
+from worker.inputs import Fetcher, keep_inputs
 from worker.outcomes import Advance, Fail, Outcome
 from worker.runner import StepContext
 
@@ -16,5 +16,5 @@ def fetch_step(context: StepContext) -> Outcome:
     if failure is not None:
         if fetched != before:
             context.save(fetched=fetched)
-        return Fail(FAILED_CODE, failure)
+        return Fail(failure.code, failure.message)
     return Advance(checkpoint={"fetched": fetched}, message=f"{len(fetched)} input URLs kept")
