@@ -40,8 +40,9 @@ def storage_for(settings: Settings) -> Storage:
     """The backend STORAGE_URL names; temporary files always go to this host's STORAGE_DIR."""
     url = settings.storage_url or f"file://{Path(settings.storage_dir).absolute()}"
     parts = urlsplit(url)
-    if parts.scheme == "file":
-        return LocalStorage(Path(parts.path) if parts.path else settings.storage_dir)
+    if parts.scheme == "file":  # file:///abs/path, or file://relative/path as written
+        where = (parts.netloc if parts.netloc != "localhost" else "") + parts.path
+        return LocalStorage(Path(where) if where else settings.storage_dir)
     if parts.scheme == "s3" and parts.netloc:
         from core.storage.s3 import S3Location, S3Storage  # boto3 only where it is used
 

@@ -222,3 +222,21 @@ def test_s3_storage_with_wrong_credentials_fails_without_showing_them(
         storage.save_chunks("assets", [b"x"], "bin")
     assert secret not in str(raised.value) and secret not in repr(storage.describe())
     assert secret not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("url", "root"),
+    [
+        ("", Path("host").absolute()),
+        ("file:///srv/objects", Path("/srv/objects")),
+        ("file://var/objects", Path("var/objects")),
+    ],
+)
+def test_storage_url_names_the_local_folder(url: str, root: Path) -> None:
+    storage = storage_for(Settings(storage_dir=Path("host"), storage_url=url))
+    assert isinstance(storage, LocalStorage) and storage.root == root
+
+
+def test_a_storage_url_of_no_backend_is_refused_saying_what_is_accepted() -> None:
+    with pytest.raises(ValueError, match=r"file:///path or s3://bucket"):
+        storage_for(Settings(storage_url="ftp://example/objects"))
