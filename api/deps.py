@@ -13,7 +13,7 @@ from core.db import new_session
 from core.models import Tenant
 from core.repo.tenants import tenant_for_key
 from core.settings import Settings
-from core.storage import Storage
+from core.storage import Storage, open_storage
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -37,7 +37,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_storage(settings: SettingsDep) -> Storage:
-    return Storage(settings.storage_dir)
+    return open_storage(settings)
 
 
 StorageDep = Annotated[Storage, Depends(get_storage)]

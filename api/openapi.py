@@ -99,6 +99,11 @@ def file_responses(media_type: str) -> Responses:
     text = {"text/plain": {"schema": {"type": "string"}}}
     return {
         200: {"description": "The file.", "content": {media_type: binary}},
+        307: {
+            "description": "`?redirect=1` with object storage: a short-lived presigned URL of "
+            "the file in `Location`.",
+            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+        },
         206: {
             "description": "The part named by the Range header.",
             "content": {media_type: binary},

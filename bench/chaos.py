@@ -1,7 +1,7 @@
 """`make chaos`: faults injected into a running batch, and a table of what became of its jobs.
 
     .venv/bin/python -m bench.chaos [--jobs 200] [--repeat N]
-        [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile,variants]
+        [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile,variants,scale-out]
 
 Each scenario runs its own stack against the emulator on loopback with at least 200 jobs, each
 job with a draft of its own, so that a render paid twice shows up as two completed renders of
@@ -13,6 +13,10 @@ run 3 times by default (`--repeat N` sets every row's count): a fault that shows
 five is a fault, so each row prints its worst run beside its median.
 `variants` serves every backend variant of emulator/variants.py at once, with silences longer
 than the workers' request timeout, and counts renders of drafts the agent did not edit.
+`scale-out` runs two worker sets as two hosts would (each a prefork and a stream worker with a
+STORAGE_DIR and Celery hostnames of its own) on one S3-compatible store (the embedded
+SeaweedFS), SIGKILLs one whole set mid-batch for good, and counts the files left on the
+surviving host's disk (0: it reads and writes only the store).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +42,7 @@ from bench.stack import (
     final_count,
     identical_items,
     jobs_by_state,
+    object_store,
     private_redis,
     restart_emulator,
     wait_until,
@@ -69,6 +75,8 @@ class Scenario:
     emulator_args: tuple[str, ...] = ()
     settings: dict[str, str] = field(default_factory=dict)
     profile_fields: dict[str, object] = field(default_factory=dict)
+    hosts: int = 1
+    """Above 1: that many worker sets, each as on a host of its own, on one object store."""
 
 
 def _mid_pipeline(batch_id: str, share: float) -> bool:
@@ -136,6 +144,16 @@ def _restart_emulator(
     return "emulator restarted mid-render"
 
 
+def _kill_a_host(bench: BenchStack, _: RedisServer, batch_id: str, done: threading.Event) -> str:
+    """SIGKILL every worker of host b for good (a machine lost): the other host carries on."""
+    wait_until(lambda: _mid_pipeline(batch_id, 0.3), 300, "jobs mid-pipeline")
+    bench.stack.kill("stream-b")
+    bench.stack.kill("pipeline-b")
+    done.wait()
+    left = [p for p in (bench.stack.logs.parent / "host-a").rglob("*") if p.is_file()]
+    return f"host b killed; {len(left)} files on a"
+
+
 def _none(_: BenchStack, __: RedisServer, batch_id: str, done: threading.Event) -> str:
     return "hostile profile"
 
@@ -169,6 +187,9 @@ SCENARIOS = {
         settings={"NEMO_REQUEST_TIMEOUT_S": "1"},
         profile_fields={"reply_delay_s": [120.0, 300.0]},  # 1.2-3 s of silence at x0.01
     ),
+    "scale-out": Scenario(
+        "scale-out", "realistic", _kill_a_host, 600, settings={"HEARTBEAT_STALE_S": "8"}, hosts=2
+    ),
 }
 
 
@@ -180,17 +201,32 @@ def _safe_final(batch_id: str, jobs: int) -> bool:
 
 
 def run(scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path) -> Outcome:
+    with ExitStack() as context:
+        storage = {}
+        if scenario.hosts > 1:
+            storage = context.enter_context(object_store(tmp / "s3"))
+        return _run(scenario, jobs, redis_server, tmp, storage)
+
+
+def _run(
+    scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path, storage: dict[str, str]
+) -> Outcome:
     _TALLY.clear()
     with bench_stack(
         tmp / scenario.name,
         profile=scenario.profile,
         time_scale=0.01,
-        settings={**SETTINGS, **scenario.settings},
+        settings={**SETTINGS, **scenario.settings, **storage},
         emulator_args=(*REALISTIC_ARGS, *scenario.emulator_args),
     ) as bench:
         if scenario.profile_fields:
             bench.stack.emulator.control("config", scenario.profile_fields)
-        bench.start_workers(pipeline=3, stream=100)
+        if scenario.hosts > 1:
+            for host in "abcdefgh"[: scenario.hosts]:
+                bench.start_host(host, tmp / scenario.name / f"host-{host}", pipeline=2, stream=50)
+            bench.stack.start("beat", "beat", "--schedule", str(bench.stack.logs / "beat-sched"))
+        else:
+            bench.start_workers(pipeline=3, stream=100)
         bench.make_tenant(inflight_limit=jobs)
         with bench.client() as client:
             image = bench.upload_image(client, "orange")

@@ -1,6 +1,6 @@
 """`make bench`: every figure in one run, printed side by side with its target.
 
-    .venv/bin/python -m bench.run [--quick] [--only 1,2,3,4,5,6,8]
+    .venv/bin/python -m bench.run [--quick] [--only 1,2,3,4,5,6,8,9]
 
 Speed and endurance are measured and printed here, never asserted in tests; the figures kept
 in bench/RESULTS.md come from this command. Everything runs on loopback.
@@ -31,10 +31,11 @@ class Sizes:
     videos_full: int
     videos_quarter: int
     requests_jobs: int
+    storage_jobs: int
 
 
-FULL = Sizes(400, 1000, 5, 300, 30, 10_000, 3, 2000, 4, 8, 200)
-QUICK = Sizes(150, 300, 3, 200, 15, 10_000, 1, 500, 2, 4, 60)
+FULL = Sizes(400, 1000, 5, 300, 30, 10_000, 3, 2000, 4, 8, 200, 200)
+QUICK = Sizes(150, 300, 3, 200, 15, 10_000, 1, 500, 2, 4, 60, 100)
 Row = tuple[str, str, str, bool]
 
 
@@ -46,7 +47,7 @@ def _load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a busy machine)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,8", help="figures to run, comma-separated")
+    parser.add_argument("--only", default="1,2,3,4,5,6,8,9", help="figures to run, comma-separated")
     parser.add_argument("--pipeline-workers", type=int, default=3, help="prefork processes")
     parser.add_argument("--stream-threads", type=int, default=200, help="stream worker threads")
     args = parser.parse_args()
@@ -168,6 +169,26 @@ def _pipeline_figures(
                 req.per_succeeded_job <= 10,
             )
         )
+    if 9 in only:
+        from bench.storage import storage_makespan
+
+        print("9. makespan with local storage, then object storage (SeaweedFS) ...", flush=True)
+        s = storage_makespan(tmp / "f9", sizes.storage_jobs, pipeline, stream)
+        print(f"   {s}; {_load()}", flush=True)
+        rows += [
+            (
+                f"9. makespan of {s.jobs} jobs, local storage ({s.local_ok} ok), s",
+                f"{s.local_s:.1f}",
+                "-",
+                True,
+            ),
+            (
+                f"9. the same on object storage ({s.object_ok} ok), s",
+                f"{s.object_s:.1f} ({s.ratio:.2f}x)",
+                "<= 1.2x",
+                s.ratio <= 1.2,
+            ),
+        ]
     return rows
 
 

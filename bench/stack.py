@@ -81,6 +81,20 @@ class RedisServer:
 
 
 @contextmanager
+def object_store(folder: Path) -> Iterator[dict[str, str]]:
+    """The embedded S3-compatible store (SeaweedFS) in `folder`, deleted afterwards: the
+    settings that point nemo-batch at it."""
+    from core.embedded import hold, release
+    from core.embedded.s3_server import EmbeddedS3
+
+    server = hold("s3", folder, ephemeral=True, linger_s=0.5)
+    try:
+        yield EmbeddedS3(server.folder).environment()
+    finally:
+        release(server.folder, wait_s=15)
+
+
+@contextmanager
 def private_redis() -> Iterator[RedisServer]:
     """Start the bench's Redis and point the e2e harness at it (before it is imported)."""
     server = RedisServer(free_port())
@@ -130,6 +144,19 @@ class BenchStack:
             "stream", "worker", "--stream", "--concurrency", str(stream), "-n", f"s-{tag}@%h"
         )
         self.stack.start("beat", "beat", "--schedule", str(self.stack.logs / "beat-schedule"))
+
+    def start_host(self, host: str, storage_dir: Path, pipeline: int, stream: int) -> None:
+        """A prefork and a stream worker as on another machine: a STORAGE_DIR and Celery
+        hostnames of their own (`pipeline-HOST`, `stream-HOST`)."""
+        tag, env = uuid.uuid4().hex[:6], {"STORAGE_DIR": str(storage_dir)}
+        self.stack.start(
+            f"pipeline-{host}", "worker", "--concurrency", str(pipeline),
+            "-n", f"p-{host}-{tag}@%h", env=env,
+        )  # fmt: skip
+        self.stack.start(
+            f"stream-{host}", "worker", "--stream", "--concurrency", str(stream),
+            "-n", f"s-{host}-{tag}@%h", env=env,
+        )  # fmt: skip
 
     def start_api(self) -> None:
         port = free_port()

@@ -49,6 +49,9 @@ class ProcessSet:
         self.logs = logs
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands: dict[str, tuple[str, ...]] = {}
+        self.env_of: dict[str, dict[str, str]] = {}
+        """Settings of one process beside the set's (another host's STORAGE_DIR), kept for
+        its restarts."""
         self.exits: dict[str, list[float]] = {}
         self.restart_at: dict[str, float] = {}
         self.stale_s = float(env.get("WORKER_STALE_S", "60"))
@@ -60,15 +63,20 @@ class ProcessSet:
     def heartbeat_path(self, name: str) -> Path:
         return self.logs / f"{name}.heartbeat"
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Start `nemo-batch ARGS` as `name`. Call it from the main thread or a thread that
-        lives as long as the set: the kernel ends the child when that thread ends."""
+    def start(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start `nemo-batch ARGS` as `name` (with `env` over the set's environment). Call it
+        from the main thread or a thread that lives as long as the set: the kernel ends the
+        child when that thread ends."""
+        if env is not None:
+            self.env_of[name] = env
         heartbeat = self.heartbeat_path(name)
         heartbeat.unlink(missing_ok=True)
         with (self.logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", *args],
-                env=self.env | {"NEMO_HEARTBEAT_FILE": str(heartbeat)},
+                env=self.env | self.env_of.get(name, {}) | {"NEMO_HEARTBEAT_FILE": str(heartbeat)},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DISPATCH_TASK = "worker.dispatch"
 CANCEL_RENDERS_TASK = "worker.cancel_renders"
+FETCH_INPUTS_TASK = "worker.fetch_inputs"
 PIPELINE_QUEUE = "pipeline"
 _TIMEOUT_S = 2.0
 
@@ -66,6 +67,12 @@ def send_task(
 def send_dispatch(reason: str, broker_url: str | None = None, **ids: str) -> bool:
     """Ask the dispatcher to admit queued jobs now (new batch, retry, resume)."""
     return send_task(DISPATCH_TASK, {"reason": reason, **ids}, broker_url=broker_url)
+
+
+def send_fetch_inputs(batch_id: uuid.UUID, broker_url: str | None = None) -> bool:
+    """Ask a worker to keep the new batch's URL inputs in storage now, before they expire.
+    Best effort: each job's own `fetch` step keeps whatever this did not."""
+    return send_task(FETCH_INPUTS_TASK, {"batch_id": str(batch_id)}, broker_url=broker_url)
 
 
 def send_cancel_renders(job_ids: list[uuid.UUID], broker_url: str | None = None) -> bool:

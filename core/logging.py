@@ -19,7 +19,11 @@ _SECRETS = (
     (re.compile(r"\bnmv_[A-Za-z0-9._~+/=-]+"), "nmv_***"),
     (re.compile(r"\bnb_[A-Za-z0-9_-]{8,}"), "nb_***"),
     (re.compile(r"\bwhsec_[A-Za-z0-9_-]{8,}"), "whsec_***"),
+    # a presigned object-store URL is a credential while it lasts
+    (re.compile(r"\b(X-Amz-Signature|X-Amz-Credential|Signature)=[^&\s\"']+"), r"\1=***"),
 )
+_LITERALS: set[str] = set()
+"""Configured secrets with no recognisable shape (the object store's secret access key)."""
 _HANDLER_NAME = "nemo-batch-json"
 _OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "gunicorn.error")
 
@@ -28,6 +32,8 @@ def scrub(text: str) -> str:
     """`text` with backend tokens, API keys, webhook secrets and credentials masked."""
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
+    for secret in _LITERALS:
+        text = text.replace(secret, "***")
     return text
 
 
@@ -65,6 +71,8 @@ def configure_logging(
     settings: Settings, *, level: str | int | None = None, stream: TextIO | None = None
 ) -> logging.Handler:
     """Send every logger's records to one JSON handler on `stream` (stderr by default)."""
+    if settings.aws_secret_access_key and len(settings.aws_secret_access_key) >= 8:
+        _LITERALS.add(settings.aws_secret_access_key)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(json_formatter())
     handler.addFilter(ScrubSecrets())

@@ -15,6 +15,18 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/nemo_batch"
     redis_url: str = "redis://127.0.0.1:6379/0"
     storage_dir: Path = Path("./var/storage")
+    """This host's folder: every object with `file://` storage, temporary files always."""
+    storage_url: str = ""
+    """`file:///path` (the default: STORAGE_DIR) or `s3://bucket/prefix` for an S3-compatible
+    store reached with the AWS_* settings below."""
+    aws_endpoint_url: str | None = None
+    aws_access_key_id: str | None = Field(default=None, repr=False)
+    aws_secret_access_key: str | None = Field(default=None, repr=False)
+    aws_region: str | None = None
+    storage_public_endpoint_url: str | None = None
+    """The S3 endpoint as API clients reach it, for presigned URLs (default AWS_ENDPOINT_URL)."""
+    storage_redirect_ttl_s: int = 300
+    """How long a presigned URL answered by `?redirect=1` stays valid."""
 
     # The backend.
     nemo_api_base: str = "http://127.0.0.1:8700"

@@ -9,6 +9,7 @@ class JobState(StrEnum):
     QUEUED = "queued"
     ADMITTED = "admitted"
     TOKEN = "token"
+    FETCH = "fetch"
     SESSION = "session"
     UPLOAD = "upload"
     PROMPT = "prompt"
@@ -35,6 +36,7 @@ class BatchStatus(StrEnum):
 PIPELINE: tuple[JobState, ...] = (
     JobState.ADMITTED,
     JobState.TOKEN,
+    JobState.FETCH,
     JobState.SESSION,
     JobState.UPLOAD,
     JobState.PROMPT,

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from core.embedded import hold, release_all
 from core.embedded.postgres_server import EmbeddedPostgres
 from tests.support.embedded import folder_root  # noqa: F401  (a fixture for every suite)
+from tests.support.s3 import s3_environment, s3_server  # noqa: F401  (started on first use)
 
 SERVICES_ROOT = Path(tempfile.mkdtemp(prefix="nemo-test-services-"))
 EMBEDDED_POSTGRES: EmbeddedPostgres | None = None

@@ -24,6 +24,7 @@ log = logging.getLogger("worker.enqueue")
 
 STEP_TASKS: dict[JobState, str] = {
     JobState.TOKEN: "worker.token",
+    JobState.FETCH: "worker.fetch",
     JobState.SESSION: "worker.session",
     JobState.UPLOAD: "worker.upload",
     JobState.PROMPT: "worker.prompt",

@@ -37,6 +37,10 @@ def _client(settings: Settings) -> httpx.Client:
     )
 
 
+http_client = _client
+"""The client `read_url` takes (inputs kept for jobs use it too, worker/inputs.py)."""
+
+
 def _target(url: httpx.URL, settings: Settings) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
     """The URL to connect to (the checked address), its Host header and TLS name."""
     if url.scheme not in {"http", "https"} or not url.host:

@@ -8,10 +8,11 @@ the job's `next_attempt_at` or a new chain carries it on.
 from celery import Task
 
 from core.states import JobState
-from worker import admission, credits, recovery, render_cancels, schedules, webhooks
+from worker import admission, credits, inputs, recovery, render_cancels, schedules, webhooks
 from worker.celery_app import app
 from worker.runner import StepFunction, run_step_reporting
 from worker.steps.download import download_step
+from worker.steps.fetch import fetch_step
 from worker.steps.prompt import prompt_step
 from worker.steps.render import export_step, render_poll_step
 from worker.steps.setup import session_step, token_step, upload_step
@@ -34,6 +35,11 @@ def _step(task: Task, job_id: str, state: JobState, function: StepFunction) -> s
 @app.task(name="worker.token", bind=True)
 def token(self: Task, job_id: str) -> str:
     return _step(self, job_id, JobState.TOKEN, token_step)
+
+
+@app.task(name="worker.fetch", bind=True)
+def fetch(self: Task, job_id: str) -> str:
+    return _step(self, job_id, JobState.FETCH, fetch_step)
 
 
 @app.task(name="worker.session", bind=True)
@@ -64,6 +70,11 @@ def render_poll(self: Task, job_id: str) -> str:
 @app.task(name="worker.download", bind=True)
 def download(self: Task, job_id: str) -> str:
     return _step(self, job_id, JobState.DOWNLOAD, download_step)
+
+
+@app.task(name="worker.fetch_inputs")
+def fetch_inputs(batch_id: str) -> int:
+    return inputs.fetch_batch_inputs(batch_id)
 
 
 @app.task(name="worker.dispatch")

@@ -1,7 +1,5 @@
 """Assets: streamed upload (sniffed by content, size-limited, deduplicated) and lookup."""
 
-from pathlib import Path
-
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
@@ -35,7 +33,7 @@ def _too_large(limit: int) -> ApiError:
 
 
 def _record(
-    session: Session, tenant: Tenant, stored: StoredObject, media: MediaType, name: str, root: Path
+    session: Session, tenant: Tenant, stored: StoredObject, media: MediaType, name: str
 ) -> tuple[Asset, bool]:
     """The asset row for stored bytes; (asset, created)."""
     asset, created = add_asset(
@@ -47,7 +45,7 @@ def _record(
         extension=media.extension,
         content_type=media.content_type,
         filename=name,
-        path=str(stored.path.relative_to(root)),
+        path=stored.key,
     )
     session.commit()
     return asset, created
@@ -110,9 +108,7 @@ async def upload_asset(
     except StorageLimitExceeded:
         raise _too_large(limit) from None
     name = reader.filename or f"upload.{media.extension}"
-    asset, created = await run_in_threadpool(
-        _record, session, tenant, stored, media, name, storage.root
-    )
+    asset, created = await run_in_threadpool(_record, session, tenant, stored, media, name)
     if not created:
         response.status_code = 200
     return AssetOut.model_validate(asset)

@@ -27,6 +27,7 @@ from core import broker
 from core.batch_input import BatchIn, Options
 from core.csv_import import QUERY_FIELDS, read_csv
 from core.errors import loc_path
+from core.input_refs import input_urls
 from core.intake import Locate, build_batch, parse_json, request_hash, validate_body
 from core.models import Batch, Tenant
 from core.repo import batches as repo
@@ -113,8 +114,9 @@ def _store_batch(
     body: bytes,
     query: list[tuple[str, str]],
     idempotency_key: str | None,
-) -> tuple[Batch, bool]:
-    """Validate and store a batch; (batch, created). A replayed key returns the first batch."""
+) -> tuple[Batch, bool, bool]:
+    """Validate and store a batch; (batch, created, whether a job has URL media). A replayed
+    key returns the first batch."""
     digest = request_hash(kind, body, query)
 
     def replay() -> Batch | None:
@@ -130,7 +132,7 @@ def _store_batch(
         return existing
 
     if (existing := replay()) is not None:
-        return existing, False
+        return existing, False, False
     locate: Locate = loc_path
     if kind == "csv":
         parsed = read_csv(body, dict(query).get)
@@ -152,9 +154,9 @@ def _store_batch(
     except IntegrityError:
         session.rollback()
         if (existing := replay()) is not None:
-            return existing, False
+            return existing, False, False
         raise
-    return batch, True
+    return batch, True, any(input_urls(row["input"]) for row in rows)
 
 
 @router.post(
@@ -190,12 +192,14 @@ async def create_batch(
         )
     body = await read_body(request, settings.max_request_bytes)
     query = list(request.query_params.multi_items()) if kind == "csv" else []
-    batch, created = await run_in_threadpool(
+    batch, created, has_urls = await run_in_threadpool(
         _store_batch, session, tenant, settings, kind, body, query, idempotency_key
     )
     if not created:
         response.status_code = 200
         return batch_out(batch, await run_in_threadpool(_counts, session, batch))
+    if has_urls:  # kept in storage now, however long the batch waits for its turn
+        await run_in_threadpool(broker.send_fetch_inputs, batch.id, settings.redis_url)
     await run_in_threadpool(
         partial(
             broker.send_dispatch,

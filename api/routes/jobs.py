@@ -2,23 +2,25 @@
 
 import logging
 import mimetypes
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api.deps import IdPath, SessionDep, SettingsDep, StorageDep, TenantDep, parse_id
 from api.errors import ApiError, Conflict, NotFound
+from api.object_responses import stream_object
 from api.openapi import errors, file_responses
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from api.schemas.jobs import EventOut, EventPage, JobOut, job_summary, output_out, public_input
 from core import broker
 from core.models import Job, Tenant
 from core.repo import reads, transitions
+from core.settings import Settings
 from core.states import FINAL, JobState
-from core.storage import Storage
+from core.storage import InvalidKey, LocalStorage, Storage
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -130,46 +132,85 @@ def retry_job(
     return _job_out(request, session, job)
 
 
-def _serve(job: Job, storage: Storage, key: str, what: str, default_type: str) -> FileResponse:
+def _serve(
+    request: Request,
+    job: Job,
+    storage: Storage,
+    settings: Settings,
+    key: str,
+    what: str,
+    default_type: str,
+    redirect: bool,
+) -> Response:
     stored = (job.output or {}).get(key)
     if not stored:
         raise ApiError(404, "not_ready", f"the {what} is not ready (the job is {job.state})")
-    path = Path(stored)
-    if not path.is_absolute():
-        path = storage.root / path
-    if not storage.contains(path):
-        log.error("job %s has an output path outside STORAGE_DIR; refusing to serve it", job.id)
-        raise ApiError(404, "not_found", f"the {what} is not available")
-    if not path.is_file():
+    try:
+        object_key = storage.key_of(str(stored))
+    except InvalidKey:
+        log.error("job %s has an output outside the store; refusing to serve it", job.id)
+        raise ApiError(404, "not_found", f"the {what} is not available") from None
+    suffix = PurePosixPath(object_key).suffix
+    media_type = mimetypes.guess_type(object_key)[0] or default_type
+    name = f"{job.ref or job.id}{suffix}"
+    if isinstance(storage, LocalStorage):
+        path = storage.path_for(object_key)
+        if not path.is_file():
+            raise ApiError(404, "not_found", f"the {what} file is missing from storage")
+        return FileResponse(
+            path, media_type=media_type, filename=name, content_disposition_type="inline"
+        )
+    if not storage.exists(object_key):
         raise ApiError(404, "not_found", f"the {what} file is missing from storage")
-    media_type = mimetypes.guess_type(path.name)[0] or default_type
-    name = f"{job.ref or job.id}{path.suffix}"
-    return FileResponse(
-        path, media_type=media_type, filename=name, content_disposition_type="inline"
-    )
+    if redirect:
+        url = storage.presigned_url(object_key, settings.storage_redirect_ttl_s)
+        if url:
+            return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    return stream_object(request, storage, object_key, media_type, name)
+
+
+_REDIRECT_DOC = (
+    "With object storage, answer 307 with a short-lived presigned URL of the file instead of "
+    "the bytes (STORAGE_REDIRECT_TTL_S); with local storage the file is served as usual."
+)
+RedirectQuery = Annotated[bool, Query(description=_REDIRECT_DOC)]
 
 
 @router.get(
     "/{job_id}/video",
     name="job_video",
     response_class=FileResponse,
-    responses=file_responses("video/mp4") | errors(401, 404),
-    summary="The MP4 (supports Range)",
+    responses=file_responses("video/mp4") | errors(401, 404, 422),
+    summary="The MP4 (supports Range; ?redirect=1 for a presigned URL)",
 )
 def get_video(
-    job_id: IdPath, tenant: TenantDep, session: SessionDep, storage: StorageDep
-) -> FileResponse:
-    return _serve(_job(session, tenant, job_id), storage, "path", "video", "video/mp4")
+    job_id: IdPath,
+    request: Request,
+    tenant: TenantDep,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    redirect: RedirectQuery = False,
+) -> Response:
+    job = _job(session, tenant, job_id)
+    return _serve(request, job, storage, settings, "path", "video", "video/mp4", redirect)
 
 
 @router.get(
     "/{job_id}/poster",
     name="job_poster",
     response_class=FileResponse,
-    responses=file_responses("image/jpeg") | errors(401, 404),
-    summary="The poster frame (supports Range)",
+    responses=file_responses("image/jpeg") | errors(401, 404, 422),
+    summary="The poster frame (supports Range; ?redirect=1 for a presigned URL)",
 )
 def get_poster(
-    job_id: IdPath, tenant: TenantDep, session: SessionDep, storage: StorageDep
-) -> FileResponse:
-    return _serve(_job(session, tenant, job_id), storage, "poster_path", "poster", "image/jpeg")
+    job_id: IdPath,
+    request: Request,
+    tenant: TenantDep,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    redirect: RedirectQuery = False,
+) -> Response:
+    job = _job(session, tenant, job_id)
+    return _serve(request, job, storage, settings, "poster_path", "poster", "image/jpeg", redirect)

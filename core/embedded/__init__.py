@@ -53,7 +53,9 @@ class HeldServer:
 
     @property
     def log_path(self) -> Path:
-        return self.folder / ("postgres.log" if self.kind == "postgres" else "redis.log")
+        return self.folder / {"postgres": "postgres.log", "s3": "weed.log"}.get(
+            self.kind, "redis.log"
+        )
 
 
 def var_dir() -> Path:

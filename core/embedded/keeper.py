@@ -28,6 +28,9 @@ from typing import IO, Protocol
 
 from core.embedded.postgres_server import EmbeddedPostgres
 from core.embedded.redis_server import EmbeddedRedis
+from core.embedded.s3_server import EmbeddedS3
+
+AnyServer = EmbeddedPostgres | EmbeddedRedis | EmbeddedS3
 
 log = logging.getLogger("nemo.embedded")
 
@@ -45,19 +48,25 @@ class Server(Protocol):
     def pid(self) -> int | None: ...
 
 
-def make_server(kind: str, folder: Path, *, durable: bool) -> EmbeddedPostgres | EmbeddedRedis:
+def make_server(kind: str, folder: Path, *, durable: bool) -> AnyServer:
     """The server of `kind` kept in `folder`."""
     if kind == "postgres":
         return EmbeddedPostgres(folder / "data", durable=durable)
     if kind == "redis":
         return EmbeddedRedis(folder, durable=durable)
-    raise ValueError(f"unknown embedded server {kind!r}: postgres or redis")
+    if kind == "s3":
+        return EmbeddedS3(folder)
+    raise ValueError(f"unknown embedded server {kind!r}: postgres, redis or s3")
 
 
-def client_url(server: EmbeddedPostgres | EmbeddedRedis) -> str:
+def client_url(server: AnyServer) -> str:
     """The URL a client uses, read once the server runs (Redis may have moved to another
     port when its old one was taken)."""
-    return server.url(DATABASE) if isinstance(server, EmbeddedPostgres) else server.url(0)
+    if isinstance(server, EmbeddedPostgres):
+        return server.url(DATABASE)
+    if isinstance(server, EmbeddedRedis):
+        return server.url(0)
+    return server.url()
 
 
 def open_lock(path: Path) -> IO[str]:
@@ -198,7 +207,7 @@ def read_state(folder: Path) -> dict[str, object] | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Keep one embedded server for nemo-batch.")
-    parser.add_argument("kind", choices=["postgres", "redis"])
+    parser.add_argument("kind", choices=["postgres", "redis", "s3"])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--ephemeral", action="store_true", help="Delete the folder at the end.")
     parser.add_argument("--linger", type=float, default=2.0, help="Seconds kept after last use.")

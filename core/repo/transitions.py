@@ -436,6 +436,30 @@ def merge_checkpoint(
         raise LeaseLost(f"job {job_id}: the lease {lease} is no longer current")
 
 
+def merge_queued_checkpoint(
+    connection: Session | Connection, job_id: uuid.UUID, values: dict[str, Any]
+) -> bool:
+    """Record progress made for a job no worker holds yet (inputs kept while it is queued);
+    nothing, and False, once it has been claimed: its own steps record their progress then."""
+    merged = JOBS.c.checkpoint.op("||")(values)
+    saved = connection.execute(
+        update(JOBS)
+        .where(
+            JOBS.c.id == job_id,
+            JOBS.c.state == JobState.QUEUED.value,
+            JOBS.c.lease_token.is_(None),
+        )
+        .values(checkpoint=merged)
+        .returning(JOBS.c.id)
+    ).first()
+    return saved is not None
+
+
+def locked_job(session: Session, job_id: uuid.UUID) -> Job | None:
+    """The job, locked for a change of its state (the lock order: jobs first)."""
+    return session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
+
+
 def extend_leases(
     connection: Session | Connection, held: list[tuple[uuid.UUID, uuid.UUID]], lease_s: float
 ) -> int:

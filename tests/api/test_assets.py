@@ -91,7 +91,7 @@ def test_a_file_over_the_limit_is_413_and_nothing_is_kept(
     answer = upload(client, account, big)
     assert answer.status_code == 413
     assert str(UPLOAD_LIMIT) in answer.json()["error"]["message"]
-    assert not any((storage_dir / "assets" / "tmp").iterdir())
+    assert not any((storage_dir / "tmp").iterdir())
 
 
 def test_an_empty_file_is_422(client: TestClient, account: Account) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from core.storage import LocalStorage
 from tests.api.conftest import Account, png_bytes, update_job
 from tests.cli.conftest import ServedApi, api_server
 from tests.support.waiting import wait_for
@@ -125,10 +126,9 @@ def test_a_generated_client_uploads_submits_polls_and_reads_a_job(
 
     jobs = list_batch_jobs.sync(client=client, batch_id=batch.id, state=models.JobState.QUEUED)
     (job,) = jobs.items
-    video = storage_dir / "outputs" / f"{job.id}.mp4"
-    video.parent.mkdir(parents=True, exist_ok=True)
-    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
-    update_job(str(job.id), state="succeeded", output={"path": str(video), "duration": 15.0})
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(200)
+    stored = LocalStorage(storage_dir).save_chunks("outputs", [video], "mp4")
+    update_job(str(job.id), state="succeeded", output={"path": stored.key, "duration": 15.0})
 
     polled = wait_for(
         lambda: (seen := get_batch.sync(client=client, batch_id=batch.id)).progress == 1 and seen,
@@ -145,7 +145,7 @@ def test_a_generated_client_uploads_submits_polls_and_reads_a_job(
     assert shown.output.video_url.endswith(f"/v1/jobs/{job.id}/video")
     downloaded = job_video.sync(client=client, job_id=job.id)
     assert isinstance(downloaded, types.File), downloaded
-    assert downloaded.payload.read() == video.read_bytes()
+    assert downloaded.payload.read() == video
 
 
 def test_a_generated_client_sends_a_csv_batch_and_reads_errors_as_the_error_model(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from core.storage import LocalStorage
 from tests.api.conftest import Account, create_batch, job_ids, update_job
 
 
@@ -33,15 +34,12 @@ def one_job(client: TestClient, account: Account) -> tuple[str, str]:
 def finished_job(client: TestClient, account: Account, storage_dir: Path) -> str:
     """A succeeded job whose video and poster lie in storage, as the download step leaves them."""
     _, job_id = one_job(client, account)
-    outputs = storage_dir / "outputs" / job_id[:2]
-    outputs.mkdir(parents=True, exist_ok=True)
-    video = outputs / f"{job_id}.mp4"
-    video.write_bytes(bytes(range(256)) * 4)
-    poster = outputs / f"{job_id}.jpg"
-    poster.write_bytes(b"\xff\xd8\xff" + b"\0" * 50)
+    storage = LocalStorage(storage_dir)
+    video = storage.save_chunks("outputs", [bytes(range(256)) * 4], "mp4")
+    poster = storage.save_chunks("posters", [b"\xff\xd8\xff" + b"\0" * 50, job_id.encode()], "jpg")
     output = {
-        "path": str(video),
-        "poster_path": str(poster.relative_to(storage_dir)),
+        "path": str(storage.root / video.key),  # an absolute path, as older jobs recorded
+        "poster_path": poster.key,
         "duration": 15.0,
         "width": 1080,
         "height": 1920,

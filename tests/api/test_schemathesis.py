@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from core.storage import LocalStorage
 from tests.api.conftest import Account, png_bytes, update_job
 from tests.cli.conftest import ServedApi, api_server
 
@@ -48,10 +49,10 @@ def real_resources(http: httpx.Client, storage_dir: Path) -> dict[str, list[str]
     jobs = [job["id"] for job in http.get(f"/v1/batches/{batch}/jobs").json()["items"]]
     schedule = {"name": "nightly", "cron": "0 2 * * *", "items": items[1:]}
     schedule_id = http.post("/v1/schedules", json=schedule).json()["id"]
-    video, poster = storage_dir / f"{jobs[0]}.mp4", storage_dir / f"{jobs[0]}.jpg"
-    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(1000))
-    poster.write_bytes(b"\xff\xd8\xff" + bytes(100))
-    output = {"path": str(video), "poster_path": str(poster), "duration": 8.0, "size": 1012}
+    storage = LocalStorage(storage_dir)
+    video = storage.save_chunks("outputs", [b"\x00\x00\x00\x18ftypmp42" + bytes(1000)], "mp4")
+    poster = storage.save_chunks("posters", [b"\xff\xd8\xff" + bytes(100)], "jpg")
+    output = {"path": video.key, "poster_path": poster.key, "duration": 8.0, "size": 1012}
     update_job(jobs[0], state="succeeded", output=output)
     return {"asset_id": [asset], "batch_id": [batch], "job_id": jobs, "schedule_id": [schedule_id]}
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli.main import app
+from core.storage import LocalStorage
 from tests.cli.conftest import ServedApi, Tenant
 
 runner = CliRunner()
@@ -92,17 +93,16 @@ def test_download_writes_each_finished_video_and_poster(
 
     batch_id = submit(api_server, tenant, tmp_path)
     video, poster = b"\x00\x00\x00\x18ftypmp42" + b"v" * 5000, b"\xff\xd8\xff" + b"p" * 300
-    outputs = storage_dir / "outputs"
-    outputs.mkdir(parents=True, exist_ok=True)
-    (outputs / f"{batch_id}.mp4").write_bytes(video)
-    (outputs / f"{batch_id}.jpg").write_bytes(poster)
+    storage = LocalStorage(storage_dir)
+    video_key = storage.save_chunks("outputs", [video], "mp4").key
+    poster_key = storage.save_chunks("posters", [poster], "jpg").key
     with session_scope() as session:
         first = session.get(Job, jobs_of(batch_id)[0].id)
         assert first is not None
         first.state = JobState.SUCCEEDED
         first.output = {
-            "path": str(outputs / f"{batch_id}.mp4"),
-            "poster_path": str(outputs / f"{batch_id}.jpg"),
+            "path": video_key,
+            "poster_path": poster_key,
             "size": len(video),
             "duration_s": 6.0,
         }

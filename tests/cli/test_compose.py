@@ -25,7 +25,7 @@ def subcommands() -> set[str]:
 
 
 def test_the_stack_has_every_service(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "redis", *APP_SERVICES}
+    assert set(compose["services"]) == {"postgres", "redis", "objectstore", *APP_SERVICES}
 
 
 def test_every_command_is_a_real_nemo_batch_subcommand(compose: dict[str, Any]) -> None:
@@ -65,14 +65,26 @@ def test_app_services_wait_for_the_database_the_broker_and_the_migration(
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
 
 
-def test_workers_scale_and_share_storage_with_the_api(compose: dict[str, Any]) -> None:
+def test_workers_scale_and_share_only_the_object_store_with_the_api(
+    compose: dict[str, Any],
+) -> None:
     services = compose["services"]
     for name in ("worker", "worker-stream", "beat"):
         assert "container_name" not in services[name] and "ports" not in services[name], name
-    for name in ("api", "worker", "worker-stream"):
-        assert "storage:/data/storage" in services[name]["volumes"], name
-        assert services[name]["environment"]["STORAGE_DIR"] == "/data/storage"
-    assert {"pgdata", "storage"} <= set(compose["volumes"])
+    for name in APP_SERVICES - {"emulator"}:
+        assert not services[name].get("volumes"), f"{name} shares no volume with the others"
+        environment = services[name]["environment"]
+        assert environment["STORAGE_URL"] == "s3://nemo-batch", name
+        assert environment["AWS_ENDPOINT_URL"] == "http://objectstore:8333", name
+        assert environment["AWS_SECRET_ACCESS_KEY"].startswith("${AWS_SECRET_ACCESS_KEY"), name
+        if name != "migrate":
+            assert services[name]["depends_on"]["objectstore"]["condition"] == "service_healthy"
+    store = services["objectstore"]
+    assert "-bucket=nemo-batch" in store["command"] and "-s3.port=8333" in store["command"]
+    assert store["environment"]["AWS_SECRET_ACCESS_KEY"].startswith("${AWS_SECRET_ACCESS_KEY")
+    assert "objectdata:/data" in store["volumes"]
+    assert {"pgdata", "objectdata"} <= set(compose["volumes"])
+    assert "storage" not in compose["volumes"]
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
 
 

@@ -84,3 +84,28 @@ def test_celery_workers_and_beat_log_json_through_the_same_setup(lines: io.Strin
     ours = [h for h in logging.getLogger().handlers if h.get_name() == "nemo-batch-json"]
     assert len(ours) == 1
     assert isinstance(ours[0].formatter, ScrubbingJsonFormatter)
+
+
+def test_the_object_stores_secret_and_presigned_signatures_are_scrubbed() -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stream = io.StringIO()
+    secret = "s3cr3t-Access-Key-0123456789"
+    configure_logging(Settings(aws_secret_access_key=secret), stream=stream)
+    try:
+        log = logging.getLogger("core.storage")
+        log.warning("store refused the key %s", secret)
+        log.warning(
+            "redirect to http://objects:8333/b/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc123"
+        )
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+    text = stream.getvalue()
+    assert secret not in text and "abc123" not in text and "AKIA" not in text
+    refused, redirect = records(stream)
+    assert refused["message"] == "store refused the key ***"
+    assert "X-Amz-Signature=***" in redirect["message"]

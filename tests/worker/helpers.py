@@ -38,7 +38,11 @@ class ApiUser:
 
 
 @contextmanager
-def api_user(inflight_limit: int = 100, backend_token: str | None = None) -> Iterator[ApiUser]:
+def api_user(
+    inflight_limit: int = 100, backend_token: str | None = None, settings: Any = None
+) -> Iterator[ApiUser]:
+    """A tenant and a client of an in-process API (with its own `settings`, as another host's
+    API would have)."""
     from api.app import create_app
     from core.db import session_scope
     from core.repo.tenants import create_api_key, get_or_create_tenant
@@ -49,7 +53,7 @@ def api_user(inflight_limit: int = 100, backend_token: str | None = None) -> Ite
         tenant.backend_token = backend_token
         key = create_api_key(session, tenant)
         tenant_id = tenant.id
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(settings)) as client:
         yield ApiUser(client, tenant_id, {"Authorization": f"Bearer {key}"})
 
 

@@ -124,7 +124,9 @@ def serving(body: bytes, content_type: str) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def test_unsupported_media_from_a_url_fails_the_job(tmp_path: Path) -> None:
+def test_unsupported_media_from_a_url_fails_the_job_before_the_backend_sees_it(
+    tmp_path: Path,
+) -> None:
     settings = {"ALLOW_PRIVATE_URLS": "true"}
     text = b"This is a shopping list, not a photo.\nmilk\nbread\n" * 20
     with (
@@ -140,11 +142,11 @@ def test_unsupported_media_from_a_url_fails_the_job(tmp_path: Path) -> None:
         assert bad_job.state == "failed", describe([bad_job])
         assert bad_job.error_code == "unsupported_media"
         message = bad_job.error_message or ""
-        assert "not supported" in message
-        assert "Use one of the accepted formats: mp4, mov, avi, webm, mkv, jpg, png" in message
-        assert "What to do" not in message
+        assert f"{base}/photo.jpg" in message and "not a file the backend takes" in message
+        assert "accepted formats: mp4, mov" in message
+        assert "session_id" not in bad_job.checkpoint, "kept from the backend altogether"
         assert good_job.state == "succeeded", describe([good_job])
-        assert calls(stack, UPLOAD).get("200:4001") == 1
+        assert calls(stack, UPLOAD).get("200:4001") is None
         assert stack.emulator.stats()["renders"]["posted"] == 1  # the good job's only
 
 

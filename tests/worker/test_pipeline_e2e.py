@@ -48,7 +48,7 @@ def test_thirty_jobs_with_realistic_latencies_all_succeed_with_one_render_each(
 
         assert all(job.state == "succeeded" for job in jobs), describe(jobs)
         for job, item in zip(jobs, items, strict=True):
-            with av.open(job.output["path"]) as container:
+            with av.open(tmp_path / "storage" / job.output["path"]) as container:
                 video = container.streams.video[0]
                 width, height = video.codec_context.width, video.codec_context.height
                 duration = float(container.duration) / av.time_base
@@ -57,7 +57,7 @@ def test_thirty_jobs_with_realistic_latencies_all_succeed_with_one_render_each(
             expected = item["options"]
             assert abs(width / height - ASPECTS[expected["aspect_ratio"]]) < 0.02
             assert abs(duration - expected["duration_s"]) <= 0.15
-            assert Path(job.output["poster_path"]).exists()
+            assert (tmp_path / "storage" / job.output["poster_path"]).exists()
             assert job.timeline_summary.startswith("Timeline (")
 
         answer = user.get(f"/v1/batches/{batch['id']}")

@@ -24,6 +24,7 @@ from tests.worker.stack import Stack, running_stack
 from worker.backend import client_for, reset_clients
 from worker.runner import StepContext, StepFunction, run_step, saver_for
 from worker.steps.download import download_step
+from worker.steps.fetch import fetch_step
 from worker.steps.prompt import prompt_step
 from worker.steps.render import export_step, render_poll_step
 from worker.steps.setup import session_step, token_step, upload_step
@@ -31,6 +32,7 @@ from worker.tokens import resolve_token
 
 STEPS: dict[JobState, StepFunction] = {
     JobState.TOKEN: token_step,
+    JobState.FETCH: fetch_step,
     JobState.SESSION: session_step,
     JobState.UPLOAD: upload_step,
     JobState.PROMPT: prompt_step,

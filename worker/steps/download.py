@@ -4,11 +4,8 @@ A download refused (401/403/404/410: a signed URL that expired) or a body that i
 (an HTML or JSON page) asks the render's status again for a fresh URL, a few times.
 """
 
-import os
-
-from core.settings import get_settings
 from core.states import JobState
-from core.storage import Storage
+from core.storage import key_for, open_storage
 from worker.nemo import errors
 from worker.outcomes import Advance, Fail, Outcome, Restart
 from worker.runner import StepContext
@@ -32,8 +29,9 @@ def refresh_output_url(context: StepContext, what: str) -> Outcome | None:
 
 
 def download_step(context: StepContext) -> Outcome:
-    storage = Storage(get_settings().storage_dir)
-    temporary = storage.temporary_path("outputs", ".mp4")
+    storage = open_storage()
+    temporary = storage.temporary_path(".mp4")
+    poster_temporary = storage.temporary_path(".jpg")
     try:
         try:
             size = context.client.download(str(context.checkpoint["output_url"]), temporary)
@@ -50,18 +48,16 @@ def download_step(context: StepContext) -> Outcome:
                 "invalid_video",
                 f"The backend's output is not a playable video: {error}. Retry the job.",
             )
+        write_poster(temporary, poster_temporary, at_s=min(1.0, facts.duration_s / 2))
         stored = storage.adopt("outputs", temporary, "mp4")
+        poster = key_for("posters", stored.sha256, "jpg")  # named after the video: one each
+        storage.adopt_as(poster, poster_temporary)
     finally:
         temporary.unlink(missing_ok=True)
-    poster = storage.path_for("posters", stored.sha256, "jpg")
-    if not poster.exists():
-        poster.parent.mkdir(parents=True, exist_ok=True)
-        poster_temporary = storage.temporary_path("posters", ".jpg")
-        write_poster(stored.path, poster_temporary, at_s=min(1.0, facts.duration_s / 2))
-        os.replace(poster_temporary, poster)  # named after the video, so one poster per video
+        poster_temporary.unlink(missing_ok=True)
     output = {
-        "path": str(stored.path),
-        "poster_path": str(poster),
+        "path": stored.key,
+        "poster_path": poster,
         "sha256": stored.sha256,
         "size": size,
         **facts.as_dict(),

@@ -1,11 +1,12 @@
 """The first steps: a token for the job, a backend session, and its media uploaded."""
 
+from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from core.input_refs import ref_url
 from core.media import job_media
-from core.settings import get_settings
+from core.storage import ObjectMissing, open_storage
 from worker.nemo import UploadedMedia
 from worker.outcomes import Advance, Fail, Outcome
 from worker.runner import StepContext
@@ -32,47 +33,51 @@ def session_step(context: StepContext) -> Outcome:
 
 @dataclass(frozen=True)
 class Medium:
-    """One file the job uploads: a stored asset (by path) or a URL the backend fetches."""
+    """One file the job uploads: a stored object (an asset, or a URL fetched into storage) or
+    a URL the backend fetches itself."""
 
     key: str
-    path: Path | None
+    object_key: str | None
     url: str | None
 
 
-def media_of(job_input: dict[str, Any]) -> list[Medium]:
+def media_of(job_input: dict[str, Any], fetched: dict[str, Any] | None = None) -> list[Medium]:
     """Every medium of the job, images first, in the order given (the API stores them resolved:
-    `{"asset_id", "path", ...}` or `{"url"}`)."""
-    storage_dir = get_settings().storage_dir
+    `{"asset_id", "path", ...}` or `{"url"}`); a URL already fetched is its stored copy."""
+    fetched = fetched or {}
     media: list[Medium] = []
     for ref in job_media(job_input):
-        if isinstance(ref, dict) and ref.get("url"):
-            media.append(Medium(key=str(ref["url"]), path=None, url=str(ref["url"])))
+        if url := ref_url(ref):
+            copy = fetched.get(url)
+            media.append(Medium(key=url, object_key=copy["key"] if copy else None, url=url))
         elif isinstance(ref, dict) and ref.get("path"):
-            path = Path(ref["path"])
-            path = path if path.is_absolute() else storage_dir / path
-            media.append(Medium(key=str(ref.get("asset_id") or ref["path"]), path=path, url=None))
-        elif isinstance(ref, str) and ref.startswith(("http://", "https://")):
-            media.append(Medium(key=ref, path=None, url=ref))
+            key = open_storage().key_of(str(ref["path"]))
+            media.append(Medium(key=str(ref.get("asset_id") or key), object_key=key, url=None))
     return media
 
 
 def upload_step(context: StepContext) -> Outcome:
     """Upload the media not yet uploaded: every stored file in one request, every URL in one
     more; each request's media are checkpointed as soon as the backend accepts them."""
+    storage = open_storage()
     session_id = str(context.checkpoint["session_id"])
     uploads: dict[str, dict[str, object]] = dict(context.checkpoint.get("uploads") or {})
-    missing = [medium for medium in media_of(context.input) if medium.key not in uploads]
-    for medium in missing:
-        if medium.path is not None and not medium.path.exists():
-            return Fail(
-                "asset_missing",
-                f"The file of asset {medium.key} is missing from storage; upload it again.",
-            )
-    files = _unique([m for m in missing if m.path is not None])
-    urls = _unique([m for m in missing if m.path is None])
+    media = media_of(context.input, context.checkpoint.get("fetched"))
+    missing = [medium for medium in media if medium.key not in uploads]
+    files = _unique([m for m in missing if m.object_key is not None])
+    urls = _unique([m for m in missing if m.object_key is None])
     if files:
-        paths = [m.path for m in files if m.path is not None]
-        _record(uploads, files, context.client.upload_files(session_id, paths))
+        with ExitStack() as stack:
+            paths = []
+            for medium in files:
+                try:
+                    paths.append(stack.enter_context(storage.local_file(str(medium.object_key))))
+                except ObjectMissing:
+                    return Fail(
+                        "asset_missing",
+                        f"The file of {medium.key} is missing from storage; upload it again.",
+                    )
+            _record(uploads, files, context.client.upload_files(session_id, paths))
         context.save(uploads=uploads)
     if urls:
         _record(uploads, urls, context.client.upload_urls(session_id, [str(m.url) for m in urls]))
