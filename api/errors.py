@@ -33,7 +33,8 @@ class Error(BaseModel):
     code: str = Field(
         description="Stable, for programs: `validation_error`, `invalid_csv`, `invalid_cursor`, "
         "`malformed_json`, `malformed_multipart`, `unauthorized`, `not_found`, `not_ready`, "
-        "`conflict`, `idempotency_conflict`, `too_large`, `unsupported_media_type`, "
+        "`conflict`, `idempotency_conflict`, `too_large`, `too_many_items`, `value_too_large`, "
+        "`unsupported_media_type`, "
         "`method_not_allowed`, `internal_error`."
     )
     message: str = Field(description="For people: what happened and what to do next.")

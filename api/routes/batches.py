@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import SpooledBody, parse_slot, spooled_body
 from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import ApiError, Conflict, NotFound
 from api.openapi import answer, errors, links, ref, request_body
@@ -27,7 +28,8 @@ from core import broker
 from core.batch_input import BatchIn, Options
 from core.csv_import import QUERY_FIELDS, read_csv
 from core.errors import loc_path
-from core.intake import Locate, build_batch, parse_json, request_hash, validate_body
+from core.intake import Locate, build_batch, request_hash_prefix, validate_body
+from core.json_stream import read_batch_json
 from core.models import Batch, Tenant
 from core.repo import batches as repo
 from core.repo.deliveries import add_batch_completed
@@ -89,15 +91,9 @@ _BODY_DOC = request_body(
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing more than `limit` bytes before reading them all."""
-    declared = request.headers.get("content-length", "")
-    too_large = ApiError(413, "too_large", f"the body is larger than the limit of {limit} bytes")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise too_large
+    async with spooled_body(request, limit, b"") as spooled:
+        body.extend(spooled.file.read())
     return bytes(body)
 
 
@@ -110,12 +106,12 @@ def _store_batch(
     tenant: Tenant,
     settings: Settings,
     kind: str,
-    body: bytes,
+    body: SpooledBody,
     query: list[tuple[str, str]],
     idempotency_key: str | None,
 ) -> tuple[Batch, bool]:
     """Validate and store a batch; (batch, created). A replayed key returns the first batch."""
-    digest = request_hash(kind, body, query)
+    digest = body.sha256
 
     def replay() -> Batch | None:
         if idempotency_key is None:
@@ -133,10 +129,10 @@ def _store_batch(
         return existing, False
     locate: Locate = loc_path
     if kind == "csv":
-        parsed = read_csv(body, dict(query).get)
+        parsed = read_csv(body.file, dict(query).get, max_rows=settings.max_batch_items)
         spec, locate = validate_body(parsed.body, parsed.locate, settings), parsed.locate
     else:
-        spec = parse_json(body, settings)
+        spec = read_batch_json(body.file, settings)
     batch, rows = build_batch(
         session,
         tenant,
@@ -188,11 +184,12 @@ async def create_batch(
             "send the batch as application/json or text/csv "
             f"(got {content_type or 'no Content-Type'})",
         )
-    body = await read_body(request, settings.max_request_bytes)
     query = list(request.query_params.multi_items()) if kind == "csv" else []
-    batch, created = await run_in_threadpool(
-        _store_batch, session, tenant, settings, kind, body, query, idempotency_key
-    )
+    prefix = request_hash_prefix(kind, query)
+    async with spooled_body(request, settings.max_request_bytes, prefix) as body, parse_slot():
+        batch, created = await run_in_threadpool(
+            _store_batch, session, tenant, settings, kind, body, query, idempotency_key
+        )
     if not created:
         response.status_code = 200
         return batch_out(batch, await run_in_threadpool(_counts, session, batch))
