@@ -9,6 +9,7 @@ from api.openapi import install_openapi
 from api.routes import assets, batches, credits, deliveries, health, jobs, schedules
 from api.schemas.assets import AssetUpload
 from api.schemas.schedules import ScheduleIn, ScheduleUpdate
+from api.write_limits import WriteLimit
 from core.batch_input import BatchIn
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
@@ -29,8 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics_registry = metrics.metrics_registry(settings)
     install_error_handlers(app)
-    for module in (health, assets, batches, jobs, credits, deliveries, schedules, metrics):
+    for module in (health, metrics):
         app.include_router(module.router)
+    for module in (assets, batches, jobs, credits, deliveries, schedules):
+        app.include_router(module.router, dependencies=[WriteLimit])
     # The bodies that routes read themselves (JSON beside CSV, size-limited), by reference.
     install_openapi(app, (AssetUpload, BatchIn, ScheduleIn, ScheduleUpdate))
     return app

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     max_batch_items: int = 10_000
     max_request_bytes: int = 64 * 1024 * 1024
     allow_private_urls: bool = False
+    # Per tenant, across API processes (api/write_limits.py): writes a minute, the burst
+    # allowed above that pace, and writes running at once.
+    write_rate_per_minute: int = Field(default=120, ge=1)
+    write_burst: int = Field(default=120, ge=1)
+    write_concurrency: int = Field(default=4, ge=1)
 
     # Schedules: how often beat looks for due ones, and fetching their feeds and media.
     schedule_check_interval_s: float = 15.0
