@@ -1,5 +1,6 @@
 """Commands that start the long-running processes: workers, beat, Flower."""
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -56,16 +57,26 @@ def flower_command(
     port: int = typer.Option(5555, help="Port for the Flower UI."),
     address: str = typer.Option("127.0.0.1", help="Address to listen on."),
 ) -> None:
-    """Start Flower behind basic auth (FLOWER_USER and FLOWER_PASSWORD)."""
+    """Start Flower behind basic auth (FLOWER_USER and FLOWER_PASSWORD); without a password it
+    refuses to start."""
     from worker.celery_app import app
 
     settings = get_settings()
+    if not settings.flower_password:
+        typer.echo(
+            "FLOWER_PASSWORD is not set: Flower can shut workers down and revoke tasks, so it "
+            "never starts without a password. Set FLOWER_PASSWORD (and FLOWER_USER, default "
+            "admin) in the environment or .env and start it again.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    # Through the environment, which Flower reads as its options: argv is visible to `ps`.
+    os.environ["FLOWER_BASIC_AUTH"] = f"{settings.flower_user}:{settings.flower_password}"
     app.start(
         [
             "flower",
             f"--port={port}",
             f"--address={address}",
-            f"--basic-auth={settings.flower_user}:{settings.flower_password}",
             # Each step's job id shows on /tasks (task arguments are job ids, never secrets).
             f"--tasks-columns={FLOWER_TASK_COLUMNS}",
         ]

@@ -5,6 +5,7 @@ beat and (for `up`) Flower."""
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +85,13 @@ def start_stack(processes: ProcessSet, plan: StackPlan) -> RunningStack:
                     str(plan.stream_concurrency), "-n", f"{plan.node}-stream@%h")  # fmt: skip
     processes.start("beat", "beat", "--schedule", str(plan.run_dir / "beat-schedule"))
     flower_url = None
+    extra = {}
     if plan.flower_port is not None:
         flower_port = plan.flower_port or free_port()
         flower_url = f"http://127.0.0.1:{flower_port}"
+        # Flower never runs without a password: one is made for this run if none is given.
+        if not processes.env.get("FLOWER_PASSWORD"):
+            extra["flower_password"] = processes.env["FLOWER_PASSWORD"] = secrets.token_urlsafe(12)
         processes.start("flower", "flower", "--port", str(flower_port))
     processes.wait_http("api", f"{api_url}/readyz")
     return RunningStack(
@@ -95,6 +100,7 @@ def start_stack(processes: ProcessSet, plan: StackPlan) -> RunningStack:
         flower_url=flower_url,
         backend_url=processes.env.get("NEMO_API_BASE", ""),
         logs=processes.logs,
+        extra=extra,
     )
 
 

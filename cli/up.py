@@ -98,7 +98,8 @@ def _where_table(stack: RunningStack, api_key: str) -> Table:
     if stack.flower_url:
         table.add_row(
             "Flower",
-            f"{stack.flower_url}  (user {settings.flower_user}, password FLOWER_PASSWORD)",
+            f"{stack.flower_url}  (user {settings.flower_user}, password "
+            f"{stack.extra.get('flower_password', 'FLOWER_PASSWORD')})",
             str(logs / "flower.log"),
         )
     if stack.emulator_url:

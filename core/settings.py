@@ -77,7 +77,13 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = 30.0
     webhook_retry_max_delay_s: float = 4 * 3600
     flower_user: str = "admin"
-    flower_password: str = Field(default="change-me", repr=False)
+    flower_password: str | None = Field(default=None, repr=False)
+    """No default: Flower can shut workers down and revoke tasks, so it never runs without one."""
+    metrics_token: str | None = Field(default=None, repr=False)
+    """What a scraper sends as `Authorization: Bearer ...` to `/metrics`; unset, it is closed."""
+    metrics_tenant_names: bool = False
+    """Label per-tenant series (credits of a tenant's own backend account) by tenant name;
+    otherwise they are left out and only the shared account is shown."""
 
     # The command-line client (`nemo-batch submit|status|download`).
     nemo_batch_api_url: str = "http://127.0.0.1:8000"

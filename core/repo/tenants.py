@@ -45,6 +45,11 @@ def create_api_key(session: Session, tenant: Tenant) -> str:
     return key
 
 
+def tenant_names(session: Session) -> dict[str, str]:
+    """Every tenant's name by its id (as text)."""
+    return {str(id_): name for id_, name in session.execute(select(Tenant.id, Tenant.name))}
+
+
 def tenant_for_key(session: Session, key: str) -> Tenant | None:
     """The tenant owning an active key, or None; marks the key used (at most once a minute)."""
     api_key = session.scalars(

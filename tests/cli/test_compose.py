@@ -84,7 +84,11 @@ def test_the_emulator_is_behind_a_profile_and_flower_behind_basic_auth(
     assert all("profiles" not in services[name] for name in set(services) - {"emulator"})
     environment = services["flower"]["environment"]
     assert environment["FLOWER_USER"].startswith("${FLOWER_USER")
-    assert environment["FLOWER_PASSWORD"].startswith("${FLOWER_PASSWORD")
+    assert environment["FLOWER_PASSWORD"].startswith("${FLOWER_PASSWORD:?"), "no default password"
+    assert services["flower"]["ports"] == ["127.0.0.1:${FLOWER_PORT:-5555}:5555"]
+    others = set(services) - {"flower", "postgres", "redis"}
+    assert all("FLOWER_PASSWORD" not in services[name].get("environment", {}) for name in others)
+    assert "change-me" not in (REPO_ROOT / "docker-compose.yml").read_text()
 
 
 def test_the_dockerfile_installs_the_project_as_a_non_root_user() -> None:
