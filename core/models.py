@@ -64,6 +64,9 @@ class Tenant(TimestampMixin, Base):
     inflight_limit: Mapped[int] = mapped_column(Integer, default=50)
     backend_token: Mapped[str | None] = mapped_column(Text, default=None)
     webhook_secret: Mapped[str] = mapped_column(String(100))
+    previous_webhook_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    """Still signs beside the new one until `previous_webhook_secret_until` (a rotation)."""
+    previous_webhook_secret_until: Mapped[datetime | None] = mapped_column(default=None)
     paused_reason: Mapped[str | None] = mapped_column(Text, default=None)
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
 

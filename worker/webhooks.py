@@ -28,6 +28,7 @@ from core.models import Tenant
 from core.netcheck import PrivateAddress, Unresolvable, resolve_public
 from core.repo import deliveries as repo
 from core.repo.jobs import utcnow
+from core.repo.tenants import signing_secrets
 from core.settings import Settings, get_settings
 
 log = logging.getLogger("worker.webhooks")
@@ -38,10 +39,14 @@ WEBHOOK_QUEUE = "webhooks"
 CLAIM_BATCH = 200
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The signature header's value for `body` sent at `timestamp` (unix seconds)."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
+def sign(secret: str, body: bytes, timestamp: int, *more: str) -> str:
+    """The signature header's value for `body` sent at `timestamp` (unix seconds): one `v1`
+    per secret (two while a rotated-out secret still signs)."""
+    parts = [f"t={timestamp}"]
+    for key in (secret, *more):
+        digest = hmac.new(key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+        parts.append(f"v1={digest.hexdigest()}")
+    return ",".join(parts)
 
 
 def verify_signature(
@@ -154,7 +159,7 @@ def deliver(delivery_id: str | uuid.UUID, attempts_before: int) -> bool:
         if delivery is None:
             return False  # delivered, given up, or this try is someone else's
         tenant = session.get(Tenant, delivery.tenant_id)
-        secret = tenant.webhook_secret if tenant is not None else ""
+        keys = signing_secrets(tenant) if tenant is not None else [""]
         url, payload, event = delivery.url, dict(delivery.payload), delivery.event
         attempts, created_at = delivery.attempts, delivery.created_at
         ids = log_fields(delivery_id=key, batch_id=delivery.batch_id, job_id=delivery.job_id)
@@ -164,7 +169,7 @@ def deliver(delivery_id: str | uuid.UUID, attempts_before: int) -> bool:
         "User-Agent": "nemo-batch-webhooks/1",
         "X-Nemo-Batch-Event": event,
         "X-Nemo-Batch-Delivery": str(key),
-        SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+        SIGNATURE_HEADER: sign(keys[0], body, int(time.time()), *keys[1:]),
     }
     result = send(url, body, headers, settings)
     with session_scope() as session:
