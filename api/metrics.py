@@ -47,7 +47,7 @@ from worker.watchdog import consumer_key
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
-QUEUES = ("pipeline", "stream", "poll", "webhooks")
+QUEUES = ("pipeline", "stream", "poll", "webhooks", "schedules")
 PRIORITY_SEPARATOR = "\x06\x16"
 OVERDUE_S = 60.0
 LATENCY_BOUNDS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)

@@ -11,9 +11,26 @@ from core.settings import get_settings
 FLOWER_TASK_COLUMNS = "name,uuid,state,args,kwargs,received,started,runtime,worker"
 
 
+POOLS = {
+    # role: (queues, pool, default concurrency)
+    "pipeline": ("pipeline,poll", "prefork", 2),
+    "stream": ("stream", "threads", 100),
+    "webhooks": ("webhooks", "prefork", 4),
+    "schedules": ("schedules", "prefork", 1),
+}
+"""Each kind of work on a pool of its own: a slow webhook receiver or a large feed never
+holds a process that jobs wait for."""
+
+
 def worker_command(
     stream: bool = typer.Option(
         False, "--stream", help="Serve the `stream` queue (SSE turns) on a threads pool."
+    ),
+    webhooks: bool = typer.Option(
+        False, "--webhooks", help="Serve the `webhooks` queue (deliveries) on a pool of its own."
+    ),
+    schedules: bool = typer.Option(
+        False, "--schedules", help="Serve the `schedules` queue (feed runs) on a pool of its own."
     ),
     concurrency: int | None = typer.Option(None, help="Processes (prefork) or threads (stream)."),
     queues: str | None = typer.Option(None, help="Comma-separated queues to serve."),
@@ -26,16 +43,18 @@ def worker_command(
         help="Always send task events (Flower turns them on by itself while it runs).",
     ),
 ) -> None:
-    """Start a Celery worker: prefork for pipeline, poll and webhooks, or threads for streams."""
+    """Start a Celery worker: prefork for pipeline and poll (the default), webhooks or
+    schedules, or threads for streams."""
     from worker.celery_app import app
 
+    roles = [name for name, chosen in (("stream", stream), ("webhooks", webhooks),
+                                       ("schedules", schedules)) if chosen]  # fmt: skip
+    if len(roles) > 1:
+        raise typer.BadParameter("choose one of --stream, --webhooks and --schedules")
+    default_queues, pool, default_concurrency = POOLS[roles[0] if roles else "pipeline"]
     argv = ["worker", f"--loglevel={loglevel}"] + (["--task-events"] if events else [])
-    if stream:
-        argv += ["--pool=threads", f"--concurrency={concurrency or 100}"]
-        argv += [f"--queues={queues or 'stream'}"]
-    else:
-        argv += ["--pool=prefork", f"--concurrency={concurrency or 2}"]
-        argv += [f"--queues={queues or 'pipeline,poll,webhooks'}"]
+    argv += [f"--pool={pool}", f"--concurrency={concurrency or default_concurrency}"]
+    argv += [f"--queues={queues or default_queues}"]
     if hostname:
         argv += [f"--hostname={hostname}"]
     app.worker_main(argv)

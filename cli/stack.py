@@ -83,6 +83,10 @@ def start_stack(processes: ProcessSet, plan: StackPlan) -> RunningStack:
                     "-n", f"{plan.node}-pipeline@%h")  # fmt: skip
     processes.start("worker-stream", "worker", "--stream", "--concurrency",
                     str(plan.stream_concurrency), "-n", f"{plan.node}-stream@%h")  # fmt: skip
+    processes.start("worker-webhooks", "worker", "--webhooks", "--concurrency", "2",
+                    "-n", f"{plan.node}-webhooks@%h")  # fmt: skip
+    processes.start("worker-schedules", "worker", "--schedules",
+                    "-n", f"{plan.node}-schedules@%h")  # fmt: skip
     processes.start("beat", "beat", "--schedule", str(plan.run_dir / "beat-schedule"))
     flower_url = None
     extra = {}

@@ -106,7 +106,11 @@ def _where_table(stack: RunningStack, api_key: str) -> Table:
         table.add_row("backend: emulator", stack.emulator_url, str(logs / "emulator.log"))
     else:
         table.add_row("backend", stack.backend_url, "NEMO_API_BASE")
-    table.add_row("workers", "pipeline (prefork), stream (threads), beat", f"{logs}/worker*.log")
+    table.add_row(
+        "workers",
+        "pipeline (prefork), stream (threads), webhooks, schedules, beat",
+        f"{logs}/worker*.log",
+    )
     embedded = {server.kind: server for server in held_servers()}
     for kind, name, url in (
         ("postgres", "PostgreSQL", settings.database_url),

@@ -66,13 +66,20 @@ class Settings(BaseSettings):
     write_burst: int = Field(default=120, ge=1)
     write_concurrency: int = Field(default=4, ge=1)
 
+    # Every Celery task's soft and hard time limit, unless worker.celery_app sets its own.
+    task_soft_time_limit_s: float = 600.0
+    task_time_limit_s: float = 660.0
+
     # Schedules: how often beat looks for due ones, and fetching their feeds and media.
     schedule_check_interval_s: float = 15.0
+    schedule_run_deadline_s: float = 900.0
+    """How long one beat pass of due schedules (feeds, media fingerprints) may take."""
     feed_timeout_s: float = 60.0
     feed_fetch_concurrency: int = 8
 
     # Webhooks and Flower.
     webhook_timeout_s: float = 10.0
+    """The whole of one webhook try: connect, send, the answer's status and first 4 KiB."""
     webhook_max_age_s: float = 24 * 3600
     webhook_retry_base_s: float = 30.0
     webhook_retry_max_delay_s: float = 4 * 3600

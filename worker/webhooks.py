@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpcore
 import httpx
 
 from core import broker
@@ -30,6 +31,7 @@ from core.repo import deliveries as repo
 from core.repo.jobs import utcnow
 from core.repo.tenants import signing_secrets
 from core.settings import Settings, get_settings
+from worker.deadline_http import DeadlinePassed, post_within
 
 log = logging.getLogger("worker.webhooks")
 
@@ -37,6 +39,8 @@ SIGNATURE_HEADER = "X-Nemo-Batch-Signature"
 DELIVER_TASK = "worker.deliver_webhook"
 WEBHOOK_QUEUE = "webhooks"
 CLAIM_BATCH = 200
+MAX_ANSWER_BYTES = 4096
+"""Of a receiver's answer only the status counts; its start is kept for the error message."""
 
 
 def sign(secret: str, body: bytes, timestamp: int, *more: str) -> str:
@@ -102,7 +106,8 @@ def next_retry_at(
 
 
 def attempt_lease_s(settings: Settings) -> float:
-    """How long one try may hold a delivery before the claimer may start another."""
+    """How long one try may hold a delivery before the claimer may start another: above the
+    task's hard time limit (`worker.celery_app`), so two tries never overlap."""
     return 2 * settings.webhook_timeout_s + 30
 
 
@@ -133,20 +138,30 @@ def send(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> 
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     request_headers = {**headers, "Host": target.netloc.decode("ascii")}
     try:
-        with httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False) as client:
-            response = client.post(
-                pinned, content=body, headers=request_headers, extensions=extensions
-            )
-    except httpx.TimeoutException:
+        answer = post_within(
+            str(pinned),
+            body,
+            request_headers,
+            deadline_s=settings.webhook_timeout_s,
+            max_answer_bytes=MAX_ANSWER_BYTES,
+            sni_hostname=extensions.get("sni_hostname"),
+        )
+    except DeadlinePassed:
         return SendResult(None, f"no answer within {settings.webhook_timeout_s:g} s")
-    except httpx.HTTPError as error:
+    except (
+        httpcore.NetworkError,
+        httpcore.ProtocolError,
+        httpcore.TimeoutException,
+        httpcore.UnsupportedProtocol,
+        OSError,
+    ) as error:
         return SendResult(None, f"could not reach the receiver: {error!r}")
-    if 200 <= response.status_code < 300:
-        return SendResult(response.status_code, None)
-    excerpt = response.text[:200].strip()
+    if 200 <= answer.status < 300:
+        return SendResult(answer.status, None)
+    excerpt = answer.head[:200].decode("utf-8", "replace").strip()
     return SendResult(
-        response.status_code,
-        f"the receiver answered HTTP {response.status_code}" + (f": {excerpt}" if excerpt else ""),
+        answer.status,
+        f"the receiver answered HTTP {answer.status}" + (f": {excerpt}" if excerpt else ""),
     )
 
 
