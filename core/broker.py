@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 DISPATCH_TASK = "worker.dispatch"
 CANCEL_RENDERS_TASK = "worker.cancel_renders"
 PIPELINE_QUEUE = "pipeline"
+SCHEDULES_QUEUE = "schedules"
 _TIMEOUT_S = 2.0
 
 

@@ -122,6 +122,8 @@ class Schedule(TimestampMixin, Base):
     last_batch_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     last_outcome: Mapped[str | None] = mapped_column(Text, default=None)
+    running_until: Mapped[datetime | None] = mapped_column(default=None)
+    """Set while a run is in progress (its claim's lease): no second run starts meanwhile."""
     """What the last run did, in words: the batch it made, or why it made none."""
 
 

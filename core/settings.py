@@ -72,6 +72,8 @@ class Settings(BaseSettings):
 
     # Schedules: how often beat looks for due ones, and fetching their feeds and media.
     schedule_check_interval_s: float = 15.0
+    schedule_min_interval_s: float = 900.0
+    """Cron expressions that run more often than this are refused."""
     schedule_run_deadline_s: float = 900.0
     """How long one beat pass of due schedules (feeds, media fingerprints) may take."""
     feed_timeout_s: float = 60.0

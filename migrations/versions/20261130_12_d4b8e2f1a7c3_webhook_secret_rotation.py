@@ -1,4 +1,5 @@
-"""tenants: the previous webhook secret and until when it still signs (rotation overlap)
+"""tenants: the previous webhook secret and until when it still signs (rotation overlap);
+schedules: running_until, set while a run is in progress (one run at a time)
 
 Revision ID: d4b8e2f1a7c3
 Revises: c3e1f4a9b2d7
@@ -24,8 +25,12 @@ def upgrade() -> None:
         "tenants",
         sa.Column("previous_webhook_secret_until", sa.DateTime(timezone=True), nullable=True),
     )
+    op.add_column(
+        "schedules", sa.Column("running_until", sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("schedules", "running_until")
     op.drop_column("tenants", "previous_webhook_secret_until")
     op.drop_column("tenants", "previous_webhook_secret")
