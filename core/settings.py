@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 30.0
     claim_interval_s: float = 2.0
     credits_check_interval_s: float = 60.0
+    credits_cache_s: float = 30.0
+    """How old a stored backend balance may be for the batch preflight to use it unread."""
     # A worker's own watchdog (worker/watchdog.py): it checks every `worker_heartbeat_s`,
     # touching its heartbeat file while healthy, and exits after `worker_stall_s` unable to
     # consume; a supervisor replaces a worker whose heartbeat is older than `worker_stale_s`.
