@@ -11,7 +11,9 @@ from api.schemas.assets import AssetUpload
 from api.schemas.schedules import ScheduleIn, ScheduleUpdate
 from api.write_limits import WriteLimit
 from core.batch_input import BatchIn
+from core.db import configure_pool
 from core.logging import configure_logging
+from core.pools import API_THREADS
 from core.settings import Settings, get_settings
 
 
@@ -19,6 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; tests pass their own settings (small limits, temporary storage)."""
     settings = settings or get_settings()
     configure_logging(settings)
+    configure_pool("api", API_THREADS)
     # Swagger UI and ReDoc served from the package, not a CDN: the docs work offline too.
     app = FastAPIOffline(
         title="nemo-batch",

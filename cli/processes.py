@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from core.db import configure_pool
+from core.pools import API_THREADS, ProcessGroup
 from core.settings import get_settings
 
 FLOWER_TASK_COLUMNS = "name,uuid,state,args,kwargs,received,started,runtime,worker"
@@ -51,13 +53,63 @@ def worker_command(
                                        ("schedules", schedules)) if chosen]  # fmt: skip
     if len(roles) > 1:
         raise typer.BadParameter("choose one of --stream, --webhooks and --schedules")
-    default_queues, pool, default_concurrency = POOLS[roles[0] if roles else "pipeline"]
+    role = roles[0] if roles else "pipeline"
+    default_queues, pool, default_concurrency = POOLS[role]
+    size = concurrency or default_concurrency
+    plan = configure_pool(role, size)
+    typer.echo(
+        f"database pool: {plan.size} + {plan.overflow} overflow per "
+        + ("child" if pool == "prefork" else "process")
+        + f"; up to {ProcessGroup(role, role, size).connections} connections for this worker",
+        err=True,
+    )
     argv = ["worker", f"--loglevel={loglevel}"] + (["--task-events"] if events else [])
-    argv += [f"--pool={pool}", f"--concurrency={concurrency or default_concurrency}"]
+    argv += [f"--pool={pool}", f"--concurrency={size}"]
     argv += [f"--queues={queues or default_queues}"]
     if hostname:
         argv += [f"--hostname={hostname}"]
     app.worker_main(argv)
+
+
+def connection_budget(groups: list[ProcessGroup]) -> list[str]:
+    """Each group's most connections and their total against the server's max_connections."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.db import get_engine
+    from core.pools import budget_lines, max_connections
+
+    try:
+        limit: int | None = max_connections(get_engine())
+    except SQLAlchemyError:
+        limit = None
+    return budget_lines(groups, limit)
+
+
+def pools_command(
+    api_processes: int = typer.Option(1, help="API processes (all hosts)."),
+    pipeline_workers: int = typer.Option(1, help="`worker` processes."),
+    pipeline_concurrency: int = typer.Option(POOLS["pipeline"][2], help="Their concurrency."),
+    stream_workers: int = typer.Option(1, help="`worker --stream` processes."),
+    stream_concurrency: int = typer.Option(POOLS["stream"][2], help="Their threads."),
+    webhooks_workers: int = typer.Option(1, help="`worker --webhooks` processes."),
+    webhooks_concurrency: int = typer.Option(POOLS["webhooks"][2], help="Their concurrency."),
+    schedules_workers: int = typer.Option(1, help="`worker --schedules` processes."),
+) -> None:
+    """Print the database connections a deployment may open, against max_connections; exit 1
+    when they do not fit."""
+    groups = [
+        ProcessGroup("API", "api", API_THREADS, api_processes),
+        ProcessGroup("pipeline workers", "pipeline", pipeline_concurrency, pipeline_workers),
+        ProcessGroup("stream workers", "stream", stream_concurrency, stream_workers),
+        ProcessGroup("webhooks workers", "webhooks", webhooks_concurrency, webhooks_workers),
+        ProcessGroup("schedules workers", "schedules", 1, schedules_workers),
+        ProcessGroup("beat", "beat", 1),
+    ]
+    lines = connection_budget(groups)
+    for line in lines:
+        typer.echo(line)
+    if "EXCEEDS" in lines[-1]:
+        raise typer.Exit(1)
 
 
 def beat_command(
@@ -69,6 +121,7 @@ def beat_command(
     """Start Celery beat: admission, due waits, the sweeper and the credit check."""
     from worker.celery_app import app
 
+    configure_pool("beat", 1)
     app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
 
 

@@ -15,8 +15,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from cli.demo_stack import ProcessSet, free_port
+from core.pools import API_THREADS, ProcessGroup
 
 EMULATOR_TOKEN = "nmv_usr_local_emulator"
+WEBHOOKS_CONCURRENCY = 2
 
 
 @dataclass
@@ -47,6 +49,18 @@ class RunningStack:
     backend_url: str
     logs: Path
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def process_groups(plan: StackPlan) -> list[ProcessGroup]:
+    """The database users `start_stack` starts, for the connection budget."""
+    return [
+        ProcessGroup("API", "api", API_THREADS),
+        ProcessGroup("pipeline worker", "pipeline", plan.pipeline_concurrency),
+        ProcessGroup("stream worker", "stream", plan.stream_concurrency),
+        ProcessGroup("webhooks worker", "webhooks", WEBHOOKS_CONCURRENCY),
+        ProcessGroup("schedules worker", "schedules", 1),
+        ProcessGroup("beat", "beat", 1),
+    ]
 
 
 def port_free(port: int) -> bool:
@@ -83,7 +97,8 @@ def start_stack(processes: ProcessSet, plan: StackPlan) -> RunningStack:
                     "-n", f"{plan.node}-pipeline@%h")  # fmt: skip
     processes.start("worker-stream", "worker", "--stream", "--concurrency",
                     str(plan.stream_concurrency), "-n", f"{plan.node}-stream@%h")  # fmt: skip
-    processes.start("worker-webhooks", "worker", "--webhooks", "--concurrency", "2",
+    processes.start("worker-webhooks", "worker", "--webhooks", "--concurrency",
+                    str(WEBHOOKS_CONCURRENCY),
                     "-n", f"{plan.node}-webhooks@%h")  # fmt: skip
     processes.start("worker-schedules", "worker", "--schedules",
                     "-n", f"{plan.node}-schedules@%h")  # fmt: skip

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     nemo_batch_api_url: str = "http://127.0.0.1:8000"
     nemo_batch_api_key: str | None = Field(default=None, repr=False)
 
+    # Database sessions: a statement, or a transaction left idle, is ended after this long;
+    # a request waits this long for a pooled connection (pools: core/pools.py).
+    db_statement_timeout_s: float = 120.0
+    db_idle_in_transaction_timeout_s: float = 900.0
+    db_pool_timeout_s: float = 30.0
+
     log_level: str = "INFO"
 
     @computed_field  # type: ignore[prop-decorator]
