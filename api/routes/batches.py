@@ -2,7 +2,7 @@
 
 import logging
 from functools import partial
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from python_multipart.multipart import parse_options_header
@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.bodies import SpooledBody, parse_slot, spooled_body
+from api.bodies import parse_streamed
 from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import ApiError, Conflict, NotFound
 from api.openapi import answer, errors, links, ref, request_body
@@ -89,14 +89,6 @@ _BODY_DOC = request_body(
 ) | {"parameters": [_csv_query(name) for name in QUERY_FIELDS]}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes before reading them all."""
-    body = bytearray()
-    async with spooled_body(request, limit, b"") as spooled:
-        body.extend(spooled.file.read())
-    return bytes(body)
-
-
 def _counts(session: Session, batch: Batch) -> dict[str, int]:
     return repo.state_counts(session, [batch.id])[batch.id]
 
@@ -105,13 +97,12 @@ def _store_batch(
     session: Session,
     tenant: Tenant,
     settings: Settings,
-    kind: str,
-    body: SpooledBody,
-    query: list[tuple[str, str]],
+    spec: BatchIn,
+    locate: Locate,
+    digest: str,
     idempotency_key: str | None,
 ) -> tuple[Batch, bool]:
-    """Validate and store a batch; (batch, created). A replayed key returns the first batch."""
-    digest = body.sha256
+    """Store a parsed batch; (batch, created). A replayed key returns the first batch."""
 
     def replay() -> Batch | None:
         if idempotency_key is None:
@@ -127,12 +118,6 @@ def _store_batch(
 
     if (existing := replay()) is not None:
         return existing, False
-    locate: Locate = loc_path
-    if kind == "csv":
-        parsed = read_csv(body.file, dict(query).get, max_rows=settings.max_batch_items)
-        spec, locate = validate_body(parsed.body, parsed.locate, settings), parsed.locate
-    else:
-        spec = read_batch_json(body.file, settings)
     batch, rows = build_batch(
         session,
         tenant,
@@ -185,11 +170,19 @@ async def create_batch(
             f"(got {content_type or 'no Content-Type'})",
         )
     query = list(request.query_params.multi_items()) if kind == "csv" else []
+
+    def parse(stream: IO[bytes]) -> tuple[BatchIn, Locate]:
+        """Run as the body arrives; stops it at the first excess (core/json_stream.py)."""
+        if kind == "csv":
+            parsed = read_csv(stream, dict(query).get, max_rows=settings.max_batch_items)
+            return validate_body(parsed.body, parsed.locate, settings), parsed.locate
+        return read_batch_json(stream, settings), loc_path
+
     prefix = request_hash_prefix(kind, query)
-    async with spooled_body(request, settings.max_request_bytes, prefix) as body, parse_slot():
-        batch, created = await run_in_threadpool(
-            _store_batch, session, tenant, settings, kind, body, query, idempotency_key
-        )
+    (spec, locate), body = await parse_streamed(request, settings.max_request_bytes, prefix, parse)
+    batch, created = await run_in_threadpool(
+        _store_batch, session, tenant, settings, spec, locate, body.sha256, idempotency_key
+    )
     if not created:
         response.status_code = 200
         return batch_out(batch, await run_in_threadpool(_counts, session, batch))

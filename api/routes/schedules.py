@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import read_body
 from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import Conflict, NotFound
 from api.openapi import errors, json_body, links
@@ -15,7 +16,6 @@ from api.pagination import (
     decode_time_cursor,
     encode_time_cursor,
 )
-from api.routes.batches import read_body
 from api.schemas.schedules import (
     NOT_NULL,
     SCHEDULE_ADAPTER,

@@ -144,3 +144,20 @@ def test_an_idempotent_replay_of_a_streamed_body_returns_the_first_batch(
     other = small.post("/v1/batches", headers=headers, content=body, params={"name": "b"})
     assert (first.status_code, again.status_code, other.status_code) == (201, 200, 409)
     assert again.json()["id"] == first.json()["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b'{"items": [' + b"{}," * 10 + b"]]] not JSON at all", "application/json"),
+        (b"title\n" + b"Mug\n" * 10 + b"\xff\xfe not UTF-8\n", "text/csv"),
+    ],
+)
+def test_the_parser_stops_at_the_first_excess_and_reads_no_further(
+    small: TestClient, account: Account, body: bytes, kind: str
+) -> None:
+    """What follows the sixth item is never parsed: a body broken after it still answers 422
+    too_many_items, not a complaint about the break."""
+    answer = post(small, account, body, kind)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "too_many_items"
