@@ -26,6 +26,7 @@ _ERRORS = {
     415: "The body is not of a content type this route reads.",
     422: "The request is invalid; `details` names every problem.",
     429: "The tenant sent too many writes, or has too many running; wait `Retry-After` seconds.",
+    507: "The server's disk is full; nothing of the request was kept. Try again later.",
     503: "The database or the broker does not answer.",
 }
 
@@ -175,6 +176,13 @@ def _document_write_limits(document: dict[str, Any]) -> None:
         for method, operation in operations.items():
             if method in WRITES:
                 operation.setdefault("responses", {}).setdefault("429", answer)
+                operation["responses"].setdefault(
+                    "507",
+                    {
+                        "description": _ERRORS[507],
+                        "content": {"application/json": {"schema": ref(ErrorBody)}},
+                    },
+                )
 
 
 def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> None:
