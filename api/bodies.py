@@ -21,7 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 
-PARSE_CONCURRENCY = 8
+PARSE_CONCURRENCY = 4
+"""Parsers hold the GIL while they validate: more at once would slow the event loop's own
+answers (/healthz) more than they speed intake up."""
 QUEUED_CHUNKS = 4
 """Chunks waiting for the parser: the backpressure that bounds a body's memory."""
 
@@ -87,9 +89,11 @@ async def parse_streamed(
                 size += len(chunk)
                 if size > limit:
                     raise too_large(limit)
-                digest.update(chunk)
-                if chunk and not parsing.done():
-                    await _hand_over(chunks, chunk, parsing)
+                if not parsing.done():
+                    digest.update(chunk)
+                    if chunk:
+                        await _hand_over(chunks, chunk, parsing)
+                # Else the body is refused already: the rest is only counted and dropped.
             if not parsing.done():
                 await _hand_over(chunks, b"", parsing)
             parsed = await parsing

@@ -1,7 +1,7 @@
 """`make chaos`: faults injected into a running batch, and a table of what became of its jobs.
 
     .venv/bin/python -m bench.chaos [--jobs 200] [--repeat N]
-        [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile,variants]
+        [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile,variants,abuse]
 
 Each scenario runs its own stack against the emulator on loopback with at least 200 jobs, each
 job with a draft of its own, so that a render paid twice shows up as two completed renders of
@@ -13,6 +13,7 @@ run 3 times by default (`--repeat N` sets every row's count): a fault that shows
 five is a fault, so each row prints its worst run beside its median.
 `variants` serves every backend variant of emulator/variants.py at once, with silences longer
 than the workers' request timeout, and counts renders of drafts the agent did not edit.
+`abuse` (bench/abuse.py) prints a table of its own: what a hostile tenant sent, what held.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import abuse
 from bench.stack import (
     BenchStack,
     RedisServer,
@@ -267,11 +269,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=None, help="Runs of every row.")
-    parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument("--only", default=",".join([*SCENARIOS, "abuse"]))
     args = parser.parse_args()
     outcomes = []
+    names = args.only.split(",")
+    abuse_rows = []
     with private_redis() as server, tempfile.TemporaryDirectory(prefix="nemo-chaos-") as tmp:
-        for name in args.only.split(","):
+        if "abuse" in names:
+            names.remove("abuse")
+            print("abuse: one tenant's hostile requests against a whole stack ...", flush=True)
+            abuse_rows = abuse.run(Path(tmp))
+        for name in names:
             scenario = SCENARIOS[name]
             runs = args.repeat or scenario.repeat
             for attempt in range(1, runs + 1):
@@ -279,7 +287,10 @@ def main() -> None:
                 outcome = run(scenario, args.jobs, server, Path(tmp) / f"{name}-{attempt}")
                 print(f"   {outcome}", flush=True)
                 outcomes.append(outcome)
-    _print(outcomes)
+    if outcomes:
+        _print(outcomes)
+    if abuse_rows:
+        abuse.print_table(abuse_rows)
 
 
 if __name__ == "__main__":
