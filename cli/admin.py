@@ -78,6 +78,25 @@ def apikey_revoke(
     console.print(f"key {row.prefix}... {'revoked' if changed else 'was already revoked'}")
 
 
+def retention_command(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
+    days: float | None = typer.Option(None, help="Instead of RETENTION_DAYS.", min=0.001),
+) -> None:
+    """Delete job events and finished webhook deliveries older than RETENTION_DAYS (as beat
+    does every RETENTION_CHECK_INTERVAL_S)."""
+    from core.db import session_scope
+    from core.retention import apply_retention
+    from core.settings import get_settings
+
+    keep = days if days is not None else get_settings().retention_days
+    if keep is None:
+        console.print("RETENTION_DAYS is unset (everything is kept); give --days to try one")
+        raise typer.Exit(1)
+    with session_scope() as session:
+        report = apply_retention(session, keep, dry_run=dry_run)
+    console.print(str(report))
+
+
 def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
 

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     db_idle_in_transaction_timeout_s: float = 900.0
     db_pool_timeout_s: float = 30.0
 
+    retention_days: float | None = Field(default=None, gt=0)
+    """Job events and finished webhook deliveries older than this are deleted (unset: kept)."""
+    retention_check_interval_s: float = 3600.0
+
     log_level: str = "INFO"
 
     @computed_field  # type: ignore[prop-decorator]

@@ -63,6 +63,10 @@ def _beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "worker.claim_webhooks",
             "schedule": max(settings.claim_interval_s, 1.0),
         },
+        "apply-retention": {
+            "task": "worker.apply_retention",
+            "schedule": settings.retention_check_interval_s,
+        },
         "fire-schedules": {
             "task": "worker.fire_schedules",
             "schedule": settings.schedule_check_interval_s,
