@@ -84,9 +84,10 @@ def test_300_one_item_batches_cost_one_balance_read_per_account(
 def test_without_a_cache_each_pass_reads_each_account_once(
     settings: Any, backend: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from core.settings import get_settings
     from worker.credits import preflight_batches
 
-    monkeypatch.setattr(settings, "credits_cache_s", 0.0)
+    monkeypatch.setattr(get_settings(), "credits_cache_s", 0.0)
     with session_scope() as session:
         shop = get_or_create_tenant(session, f"shop-{uuid.uuid4().hex[:8]}")
         session.expunge_all()
