@@ -73,15 +73,19 @@ def worker_command(
 
 def connection_budget(groups: list[ProcessGroup]) -> list[str]:
     """Each group's most connections and their total against the server's max_connections."""
+    from sqlalchemy import create_engine
     from sqlalchemy.exc import SQLAlchemyError
 
-    from core.db import get_engine
     from core.pools import budget_lines, max_connections
 
+    # An engine of its own, closed at once: this process keeps no connection open.
+    engine = create_engine(get_settings().database_url)
     try:
-        limit: int | None = max_connections(get_engine())
+        limit: int | None = max_connections(engine)
     except SQLAlchemyError:
         limit = None
+    finally:
+        engine.dispose()
     return budget_lines(groups, limit)
 
 
