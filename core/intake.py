@@ -219,7 +219,7 @@ def credit_warning(session: Session, tenant: Tenant, settings: Settings, needed:
         return (
             "no registered backend token: an anonymous token has about 100 credits, enough for "
             f"about one video, and this batch needs about {needed}; set NEMO_TOKEN or the "
-            "tenant's own token (nemo-batch tenant set NAME --backend-token ...)"
+            "tenant's own token (nemo-batch tenant set NAME --backend-token-stdin)"
         )
     balance = credit_balance(session, credit_account(tenant))
     if balance is not None and balance.available < needed:
