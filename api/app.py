@@ -9,8 +9,11 @@ from api.openapi import install_openapi
 from api.routes import assets, batches, credits, deliveries, health, jobs, schedules
 from api.schemas.assets import AssetUpload
 from api.schemas.schedules import ScheduleIn, ScheduleUpdate
+from api.write_limits import WriteLimit
 from core.batch_input import BatchIn
+from core.db import configure_pool
 from core.logging import configure_logging
+from core.pools import API_THREADS
 from core.settings import Settings, get_settings
 
 
@@ -18,6 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; tests pass their own settings (small limits, temporary storage)."""
     settings = settings or get_settings()
     configure_logging(settings)
+    configure_pool("api", API_THREADS)
     # Swagger UI and ReDoc served from the package, not a CDN: the docs work offline too.
     app = FastAPIOffline(
         title="nemo-batch",
@@ -29,8 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics_registry = metrics.metrics_registry(settings)
     install_error_handlers(app)
-    for module in (health, assets, batches, jobs, credits, deliveries, schedules, metrics):
+    for module in (health, metrics):
         app.include_router(module.router)
+    for module in (assets, batches, jobs, credits, deliveries, schedules):
+        app.include_router(module.router, dependencies=[WriteLimit])
     # The bodies that routes read themselves (JSON beside CSV, size-limited), by reference.
     install_openapi(app, (AssetUpload, BatchIn, ScheduleIn, ScheduleUpdate))
     return app

@@ -4,6 +4,7 @@
 errors, 404/405 from routing and unhandled exceptions are all rewritten into it.
 """
 
+import errno
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -33,8 +34,10 @@ class Error(BaseModel):
     code: str = Field(
         description="Stable, for programs: `validation_error`, `invalid_csv`, `invalid_cursor`, "
         "`malformed_json`, `malformed_multipart`, `unauthorized`, `not_found`, `not_ready`, "
-        "`conflict`, `idempotency_conflict`, `too_large`, `unsupported_media_type`, "
-        "`method_not_allowed`, `internal_error`."
+        "`conflict`, `idempotency_conflict`, `too_large`, `too_many_items`, `value_too_large`, "
+        "`unsupported_media_type`, "
+        "`method_not_allowed`, `rate_limited`, `run_in_progress`, `insufficient_storage`, "
+        "`internal_error`."
     )
     message: str = Field(description="For people: what happened and what to do next.")
     details: list[ErrorDetail] = Field(description="Every problem found; may be empty.")
@@ -167,7 +170,39 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), exc.status_code, headers=headers)
 
 
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_SQLSTATE = "53100"
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """The server's disk (or PostgreSQL's) is full, somewhere in the exception's chain."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE:
+            return True
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+        seen += 1
+    return False
+
+
+def insufficient_storage() -> JSONResponse:
+    return JSONResponse(
+        error_body(
+            "insufficient_storage",
+            "the server has no room left to store this; nothing of it was kept. Try again "
+            "later, and tell the operator the server's disk is full",
+        ),
+        507,
+        headers={"Retry-After": "600"},
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if _disk_full(exc):
+        log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+        return insufficient_storage()
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
         error_body("internal_error", "an internal error occurred; it has been logged, try again"),

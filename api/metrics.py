@@ -16,6 +16,7 @@ time from what all processes already share:
   A step is the proxy for the backend endpoint it calls (token, session, upload, prompt, ...).
 """
 
+import hmac
 import logging
 import threading
 from collections import defaultdict
@@ -24,6 +25,7 @@ from typing import Any
 
 import redis
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -34,8 +36,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from api.errors import error_body
 from core.db import new_session
 from core.repo import metrics as queries
+from core.repo.tenants import tenant_names
 from core.settings import Settings
 from core.states import BatchStatus, JobState
 from worker.watchdog import consumer_key
@@ -43,7 +47,7 @@ from worker.watchdog import consumer_key
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
-QUEUES = ("pipeline", "stream", "poll", "webhooks")
+QUEUES = ("pipeline", "stream", "poll", "webhooks", "schedules")
 PRIORITY_SEPARATOR = "\x06\x16"
 OVERDUE_S = 60.0
 LATENCY_BOUNDS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
@@ -112,6 +116,7 @@ class NemoCollector(Collector):
             batches = queries.batch_counts(session)
             deliveries = queries.delivery_counts(session)
             balances = queries.credit_balances(session)
+            names = tenant_names(session) if self.settings.metrics_tenant_names else {}
             overdue, oldest_s = queries.overdue_jobs(session, OVERDUE_S)
         if overdue:
             log.warning(
@@ -145,9 +150,12 @@ class NemoCollector(Collector):
             for name in ("available", "frozen", "total")
         }
         for balance in balances:
-            credits["available"].add_metric([balance.account], balance.available)
-            credits["frozen"].add_metric([balance.account], balance.frozen)
-            credits["total"].add_metric([balance.account], balance.total)
+            account = _account_label(balance.account, names)
+            if account is None:
+                continue
+            credits["available"].add_metric([account], balance.available)
+            credits["frozen"].add_metric([account], balance.frozen)
+            credits["total"].add_metric([account], balance.total)
         yield from credits.values()
         yield from self._event_metrics()
 
@@ -229,6 +237,15 @@ class NemoCollector(Collector):
         yield _gauge("nemo_redis_up", "1 when Redis answered this scrape.", 1)
 
 
+def _account_label(account: str, names: dict[str, str]) -> str | None:
+    """`shared`, or a tenant's own account by name when the operator asked (names given);
+    a tenant's id or name never shows otherwise."""
+    if not account.startswith("tenant:"):
+        return account
+    name = names.get(account.removeprefix("tenant:"))
+    return f"tenant:{name}" if name else None
+
+
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
@@ -249,8 +266,28 @@ def metrics_registry(settings: Settings) -> CollectorRegistry:
     return registry
 
 
+def _scraper_allowed(request: Request, settings: Settings) -> bool:
+    """The request carries METRICS_TOKEN (compared in constant time); never a tenant's key."""
+    expected = settings.metrics_token
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
 @router.get("/metrics", include_in_schema=False)
 def get_metrics(request: Request) -> Response:
-    """Prometheus scrape endpoint; no API key (operators scrape it; keep it off the internet)."""
+    """Prometheus scrape endpoint, behind its own token (METRICS_TOKEN), not an API key."""
+    settings: Settings = request.app.state.settings
+    if not _scraper_allowed(request, settings):
+        how = (
+            "send METRICS_TOKEN as `Authorization: Bearer <token>`"
+            if settings.metrics_token
+            else "metrics are off: set METRICS_TOKEN on the API and send it as "
+            "`Authorization: Bearer <token>`"
+        )
+        return JSONResponse(
+            error_body("unauthorized", how), 401, headers={"WWW-Authenticate": "Bearer"}
+        )
     registry: CollectorRegistry = request.app.state.metrics_registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -25,6 +25,8 @@ _ERRORS = {
     413: "The body or the file is larger than the server's limit.",
     415: "The body is not of a content type this route reads.",
     422: "The request is invalid; `details` names every problem.",
+    429: "The tenant sent too many writes, or has too many running; wait `Retry-After` seconds.",
+    507: "The server's disk is full; nothing of the request was kept. Try again later.",
     503: "The database or the broker does not answer.",
 }
 
@@ -151,6 +153,43 @@ def _document_internal_errors(document: dict[str, Any]) -> None:
             operation.setdefault("responses", {}).setdefault("500", answer)
 
 
+WRITES = ("post", "put", "patch", "delete")
+_RATE_HEADERS = {
+    "Retry-After": "Seconds to wait before the next write.",
+    "RateLimit-Policy": 'The tenant\'s write quota: `"writes";q=<writes>;w=60`.',
+    "RateLimit": 'What is left of it: `"writes";r=<remaining>;t=<seconds to wait>`.',
+}
+
+
+def _document_write_limits(document: dict[str, Any]) -> None:
+    """Every write of a tenant may be refused by its limits (`api.write_limits`)."""
+    headers = {
+        name: {
+            "description": text,
+            "schema": {"type": "integer" if name == "Retry-After" else "string"},
+        }
+        for name, text in _RATE_HEADERS.items()
+    }
+    answer = {
+        "description": _ERRORS[429],
+        "headers": headers,
+        "content": {"application/json": {"schema": ref(ErrorBody)}},
+    }
+    for path, operations in document.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            if method in WRITES:
+                operation.setdefault("responses", {}).setdefault("429", answer)
+                operation["responses"].setdefault(
+                    "507",
+                    {
+                        "description": _ERRORS[507],
+                        "content": {"application/json": {"schema": ref(ErrorBody)}},
+                    },
+                )
+
+
 def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> None:
     """Serve FastAPI's document with `body_models` (validation schemas) among its components."""
     build: Callable[[], dict[str, Any]] = app.openapi
@@ -161,6 +200,7 @@ def install_openapi(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> N
         document = build()
         _drop_fastapi_validation_errors(document)
         _document_internal_errors(document)
+        _document_write_limits(document)
         _, defs = models_json_schema(
             [(model, "validation") for model in body_models], ref_template=COMPONENT_REF
         )

@@ -1,7 +1,8 @@
 """`make chaos`: faults injected into a running batch, and a table of what became of its jobs.
 
     .venv/bin/python -m bench.chaos [--jobs 200] [--repeat N]
-        [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile,variants,scale-out]
+        [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile,variants,scale-out,
+                abuse]
 
 Each scenario runs its own stack against the emulator on loopback with at least 200 jobs, each
 job with a draft of its own, so that a render paid twice shows up as two completed renders of
@@ -17,6 +18,7 @@ than the workers' request timeout, and counts renders of drafts the agent did no
 STORAGE_DIR and Celery hostnames of its own) on one S3-compatible store (the embedded
 SeaweedFS), SIGKILLs one whole set mid-batch for good, and counts the files left on the
 surviving host's disk (0: it reads and writes only the store).
+`abuse` (bench/abuse.py) prints a table of its own: what a hostile tenant sent, what held.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import abuse
 from bench.stack import (
     BenchStack,
     RedisServer,
@@ -303,11 +306,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=None, help="Runs of every row.")
-    parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument("--only", default=",".join([*SCENARIOS, "abuse"]))
     args = parser.parse_args()
     outcomes = []
+    names = args.only.split(",")
+    abuse_rows = []
     with private_redis() as server, tempfile.TemporaryDirectory(prefix="nemo-chaos-") as tmp:
-        for name in args.only.split(","):
+        if "abuse" in names:
+            names.remove("abuse")
+            print("abuse: one tenant's hostile requests against a whole stack ...", flush=True)
+            abuse_rows = abuse.run(Path(tmp))
+        for name in names:
             scenario = SCENARIOS[name]
             runs = args.repeat or scenario.repeat
             for attempt in range(1, runs + 1):
@@ -315,7 +324,10 @@ def main() -> None:
                 outcome = run(scenario, args.jobs, server, Path(tmp) / f"{name}-{attempt}")
                 print(f"   {outcome}", flush=True)
                 outcomes.append(outcome)
-    _print(outcomes)
+    if outcomes:
+        _print(outcomes)
+    if abuse_rows:
+        abuse.print_table(abuse_rows)
 
 
 if __name__ == "__main__":

@@ -143,6 +143,9 @@ class BenchStack:
         self.stack.start(
             "stream", "worker", "--stream", "--concurrency", str(stream), "-n", f"s-{tag}@%h"
         )
+        self.stack.start("webhooks", "worker", "--webhooks", "--concurrency", "2",
+                         "-n", f"w-{tag}@%h")  # fmt: skip
+        self.stack.start("schedules", "worker", "--schedules", "-n", f"sc-{tag}@%h")
         self.stack.start("beat", "beat", "--schedule", str(self.stack.logs / "beat-schedule"))
 
     def start_host(self, host: str, storage_dir: Path, pipeline: int, stream: int) -> None:

@@ -1,7 +1,12 @@
 """Administration commands: migrations, tenants and API keys."""
 
+from datetime import datetime, timedelta
+
 import typer
 from rich.console import Console
+from rich.table import Table
+
+from cli.stdin_secret import read_secret
 
 console = Console()
 apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -31,32 +36,130 @@ def apikey_create(
     typer.echo(key)
 
 
+@apikey_app.command("list")
+def apikey_list(
+    tenant: str | None = typer.Option(None, help="Only this tenant's keys."),
+) -> None:
+    """List API keys: prefix, tenant, when made and last used, revoked (never the key)."""
+    from core.db import session_scope
+    from core.repo.tenants import list_api_keys, tenant_by_name
+
+    with session_scope() as session:
+        row = None
+        if tenant is not None and (row := tenant_by_name(session, tenant)) is None:
+            console.print(f"no tenant named {tenant}")
+            raise typer.Exit(1)
+        keys = list_api_keys(session, row)
+        table = Table("id", "prefix", "tenant", "created", "last used", "revoked")
+        for key, name in keys:
+            table.add_row(
+                str(key.id), key.prefix, name, _when(key.created_at),
+                _when(key.last_used_at), _when(key.revoked_at),
+            )  # fmt: skip
+    console.print(table if keys else "no API keys")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key: str = typer.Argument(..., help="The key's id or its prefix (`apikey list`)."),
+) -> None:
+    """Revoke an API key: from now on it answers 401."""
+    from core.db import session_scope
+    from core.repo.tenants import keys_matching, revoke_api_key
+
+    with session_scope() as session:
+        matches = keys_matching(session, key)
+        if len(matches) != 1:
+            what = "no key" if not matches else f"{len(matches)} keys"
+            console.print(f"{what} match {key}; give an id or a longer prefix (`apikey list`)")
+            raise typer.Exit(1)
+        (row,) = matches
+        changed = revoke_api_key(row)
+    console.print(f"key {row.prefix}... {'revoked' if changed else 'was already revoked'}")
+
+
+def retention_command(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
+    days: float | None = typer.Option(None, help="Instead of RETENTION_DAYS.", min=0.001),
+) -> None:
+    """Delete job events and finished webhook deliveries older than RETENTION_DAYS (as beat
+    does every RETENTION_CHECK_INTERVAL_S)."""
+    from core.db import session_scope
+    from core.retention import apply_retention
+    from core.settings import get_settings
+
+    keep = days if days is not None else get_settings().retention_days
+    if keep is None:
+        console.print("RETENTION_DAYS is unset (everything is kept); give --days to try one")
+        raise typer.Exit(1)
+    with session_scope() as session:
+        report = apply_retention(session, keep, dry_run=dry_run)
+    console.print(str(report))
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
+
+
 @tenant_app.command("set")
 def tenant_set(
     name: str = typer.Argument(..., help="Tenant name."),
     inflight_limit: int | None = typer.Option(None, help="Jobs in flight at most."),
-    backend_token: str | None = typer.Option(
-        None, help="The tenant's own registered NemoVideo token ('' to clear)."
+    backend_token_stdin: bool = typer.Option(
+        False,
+        "--backend-token-stdin",
+        help="Read the tenant's own registered NemoVideo token from standard input.",
+    ),
+    clear_backend_token: bool = typer.Option(
+        False, "--clear-backend-token", help="Use the shared token again."
     ),
 ) -> None:
-    """Change a tenant's limits or backend token."""
+    """Change a tenant's limits or backend token (`echo "$TOKEN" | nemo-batch tenant set acme
+    --backend-token-stdin`)."""
     from core.db import session_scope
     from core.repo.tenants import get_or_create_tenant
 
+    token = read_secret("backend token") if backend_token_stdin else None
     with session_scope() as session:
         row = get_or_create_tenant(session, name)
         if inflight_limit is not None:
             row.inflight_limit = inflight_limit
-        if backend_token is not None:
-            row.backend_token = backend_token or None
+        if token is not None:
+            row.backend_token = token
+        if clear_backend_token:
+            row.backend_token = None
     console.print(f"tenant {name} updated")
+
+
+@tenant_app.command("rotate-webhook-secret")
+def tenant_rotate_webhook_secret(
+    name: str = typer.Argument(..., help="Tenant name."),
+    overlap_hours: float = typer.Option(
+        24.0, min=0, help="How long the old secret goes on signing beside the new one."
+    ),
+) -> None:
+    """A new webhook secret; during the overlap each delivery carries two signatures (`v1=`
+    with the new and with the old secret), so the receiver can switch at any time in it."""
+    from core.db import session_scope
+    from core.repo.tenants import rotate_webhook_secret, tenant_by_name
+
+    with session_scope() as session:
+        row = tenant_by_name(session, name)
+        if row is None:
+            console.print(f"no tenant named {name}")
+            raise typer.Exit(1)
+        secret = rotate_webhook_secret(session, row, timedelta(hours=overlap_hours))
+    console.print(
+        f"new webhook secret of {name}; the old one signs too for {overlap_hours:g} h:",
+    )
+    typer.echo(secret)
 
 
 @tenant_app.command("show")
 def tenant_show(name: str = typer.Argument(..., help="Tenant name.")) -> None:
     """Print a tenant's settings and its webhook signing secret (give it to the receiver)."""
     from core.db import session_scope
-    from core.repo.tenants import tenant_by_name
+    from core.repo.tenants import signing_secrets, tenant_by_name
 
     with session_scope() as session:
         row = tenant_by_name(session, name)
@@ -69,3 +172,6 @@ def tenant_show(name: str = typer.Argument(..., help="Tenant name.")) -> None:
         console.print(f"  paused: {row.paused_reason or 'no'}")
         console.print("  webhook secret (verifies X-Nemo-Batch-Signature):")
         typer.echo(row.webhook_secret)
+        if signing_secrets(row)[1:]:
+            until = row.previous_webhook_secret_until
+            console.print(f"  the previous secret signs too until {_when(until)}")

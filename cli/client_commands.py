@@ -21,6 +21,7 @@ from cli.batch_view import (
     watch_batches,
 )
 from cli.local_media import LocalFileError, MediaResolver, resolve_csv, resolve_json
+from cli.stdin_secret import read_secret
 from core.settings import get_settings
 
 console = Console()
@@ -30,23 +31,30 @@ ApiUrlOption = typer.Option(
     None, "--api-url", help="The API's base URL [env NEMO_BATCH_API_URL; http://127.0.0.1:8000]."
 )
 ApiKeyOption = typer.Option(
-    None, "--api-key", help="An API key from `nemo-batch apikey create` [env NEMO_BATCH_API_KEY]."
+    False,
+    "--api-key-stdin",
+    help="Read the API key (`nemo-batch apikey create`) from standard input; without it, "
+    "from NEMO_BATCH_API_KEY.",
 )
 
 
 @contextmanager
-def api_client(api_url: str | None, api_key: str | None) -> Iterator[ApiClient]:
+def api_client(api_url: str | None, api_key_stdin: bool) -> Iterator[ApiClient]:
     """A client from the options or the settings; API errors end the command with exit 1."""
     settings = get_settings()
-    key = api_key or settings.nemo_batch_api_key
+    key = read_secret("API key") if api_key_stdin else settings.nemo_batch_api_key
     try:
         with ApiClient(api_url or settings.nemo_batch_api_url, key) as client:
             yield client
     except (ApiClientError, LocalFileError) as error:
         errors.print(f"[bold red]error:[/bold red] {error}", highlight=False)
         if isinstance(error, ApiClientError) and error.status == 401:
-            where = "--api-key" if api_key else "NEMO_BATCH_API_KEY" if key else "no key was given"
-            errors.print(f"(the key came from {where}; pass --api-key or set NEMO_BATCH_API_KEY)")
+            where = (
+                "standard input" if api_key_stdin else "NEMO_BATCH_API_KEY" if key else "nowhere"
+            )
+            errors.print(
+                f"(the key came from {where}; set NEMO_BATCH_API_KEY or pipe it to --api-key-stdin)"
+            )
         raise typer.Exit(1) from None
 
 
@@ -90,7 +98,7 @@ def submit_command(
     ),
     interval: float = typer.Option(1.0, help="Seconds between progress checks (--wait)."),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """Submit a CSV or JSON batch; local image, clip and music files it names are uploaded."""
     params = {
@@ -102,7 +110,7 @@ def submit_command(
         )
         if value is not None
     }
-    with api_client(api_url, api_key) as client:
+    with api_client(api_url, api_key_stdin) as client:
         batch = submit_file(client, file, name=name, params=params, idempotency_key=idempotency_key)
         console.print(
             f"batch [bold]{batch['id']}[/bold] ({batch['name']}): {batch['item_count']} jobs, "
@@ -144,10 +152,10 @@ def status_command(
     batch_id: str | None = typer.Argument(None, help="A batch id (none: list recent batches)."),
     jobs: bool = typer.Option(True, "--jobs/--no-jobs", help="List the batch's jobs too."),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """Show a batch: status, progress, jobs by state and each job (or list recent batches)."""
-    with api_client(api_url, api_key) as client:
+    with api_client(api_url, api_key_stdin) as client:
         if batch_id is None:
             recent = [batch for _, batch in zip(range(20), client.list_batches(), strict=False)]
             if not recent:
@@ -182,10 +190,10 @@ def download_command(
     batch_id: str = typer.Argument(..., help="A batch id."),
     directory: Path = typer.Argument(..., file_okay=False, help="Where the files go."),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """Download every finished video and poster of a batch to DIRECTORY (safe to re-run)."""
-    with api_client(api_url, api_key) as client:
+    with api_client(api_url, api_key_stdin) as client:
         results = download_batch(client, batch_id, directory, console)
     console.print(results_table(results))
     done = sum(1 for result in results if result.path is not None)

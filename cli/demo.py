@@ -192,7 +192,7 @@ def _run(
     if keep_running:
         console.print(
             f"the stack keeps running: API {api_url}, key {api_key}\n"
-            f"  nemo-batch status --api-url {api_url} --api-key {api_key}\n"
+            f"  NEMO_BATCH_API_KEY={api_key} nemo-batch status --api-url {api_url}\n"
             "press Ctrl-C to stop it",
             highlight=False,
         )

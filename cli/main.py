@@ -4,16 +4,19 @@ import sys
 
 import typer
 
-from cli.admin import apikey_app, migrate_command, tenant_app
+from cli.admin import apikey_app, migrate_command, retention_command, tenant_app
 from cli.client_commands import download_command, status_command, submit_command
 from cli.demo import demo_command
 from cli.emulator_cmd import emulator_command
-from cli.processes import beat_command, flower_command, worker_command
+from cli.processes import beat_command, flower_command, pools_command, worker_command
 from cli.schedules import schedule_app
 from cli.up import up_command
 
 app = typer.Typer(help="Batch product videos on the NemoVideo backend.", no_args_is_help=True)
-NEEDS_SERVICES = {"migrate", "apikey", "tenant", "worker", "beat", "flower", "api", "demo", "up"}
+NEEDS_SERVICES = {
+    "migrate", "apikey", "tenant", "worker", "beat", "flower", "api", "demo", "up", "pools",
+    "retention",
+}  # fmt: skip
 
 
 @app.callback()
@@ -42,6 +45,8 @@ app.add_typer(schedule_app, name="schedule")
 app.command("worker")(worker_command)
 app.command("beat")(beat_command)
 app.command("flower")(flower_command)
+app.command("pools")(pools_command)
+app.command("retention")(retention_command)
 app.command("emulator")(emulator_command)
 app.command("submit")(submit_command)
 app.command("status")(status_command)

@@ -1,5 +1,5 @@
 """`nemo-batch schedule ...`: create, list, show, pause, resume, delete and run schedules over
-the API (`--api-url`, `--api-key`, or NEMO_BATCH_API_URL and NEMO_BATCH_API_KEY)."""
+the API (`--api-url` or NEMO_BATCH_API_URL; NEMO_BATCH_API_KEY or `--api-key-stdin`)."""
 
 import json
 from contextlib import suppress
@@ -86,7 +86,7 @@ def create_command(
     force: bool = typer.Option(False, "--force", help="Every product each run, changed or not."),
     paused: bool = typer.Option(False, "--paused", help="Create it paused."),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """Create a schedule; each run makes a batch of the products new or changed since."""
     if (feed_url is None) == (items is None):
@@ -106,18 +106,18 @@ def create_command(
     ):
         if value is not None:
             body[field] = value
-    with api_client(api_url, api_key) as client:
+    with api_client(api_url, api_key_stdin) as client:
         if items is not None:
             body["items"] = _items(client, items)
         _show(_call(client, "POST", PATH, json=body))
 
 
 @schedule_app.command("list")
-def list_command(api_url: str | None = ApiUrlOption, api_key: str | None = ApiKeyOption) -> None:
+def list_command(api_url: str | None = ApiUrlOption, api_key_stdin: bool = ApiKeyOption) -> None:
     """The tenant's schedules, newest first."""
     table = Table("name", "cron", "zone", "next run", "last outcome")
     table.add_column("id", no_wrap=True, min_width=36)  # copied into other commands whole
-    with api_client(api_url, api_key) as client:
+    with api_client(api_url, api_key_stdin) as client:
         cursor: str | None = None
         while True:
             params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
@@ -137,15 +137,15 @@ def list_command(api_url: str | None = ApiUrlOption, api_key: str | None = ApiKe
 def show_command(
     schedule_id: str = typer.Argument(..., metavar="ID"),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """One schedule, with its last run's outcome and error."""
-    with api_client(api_url, api_key) as client:
+    with api_client(api_url, api_key_stdin) as client:
         _show(_call(client, "GET", f"{PATH}/{schedule_id}"))
 
 
-def _set_enabled(schedule_id: str, enabled: bool, api_url: str | None, api_key: str | None) -> None:
-    with api_client(api_url, api_key) as client:
+def _set_enabled(schedule_id: str, enabled: bool, api_url: str | None, api_key_stdin: bool) -> None:
+    with api_client(api_url, api_key_stdin) as client:
         _show(_call(client, "PATCH", f"{PATH}/{schedule_id}", json={"enabled": enabled}))
 
 
@@ -153,30 +153,30 @@ def _set_enabled(schedule_id: str, enabled: bool, api_url: str | None, api_key: 
 def pause_command(
     schedule_id: str = typer.Argument(..., metavar="ID"),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """Stop running the schedule until it is resumed."""
-    _set_enabled(schedule_id, False, api_url, api_key)
+    _set_enabled(schedule_id, False, api_url, api_key_stdin)
 
 
 @schedule_app.command("resume")
 def resume_command(
     schedule_id: str = typer.Argument(..., metavar="ID"),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """Run the schedule again from its next cron time."""
-    _set_enabled(schedule_id, True, api_url, api_key)
+    _set_enabled(schedule_id, True, api_url, api_key_stdin)
 
 
 @schedule_app.command("delete")
 def delete_command(
     schedule_id: str = typer.Argument(..., metavar="ID"),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """Delete the schedule (its batches stay)."""
-    with api_client(api_url, api_key) as client, suppress(ValueError):  # a 204 has no JSON
+    with api_client(api_url, api_key_stdin) as client, suppress(ValueError):  # a 204 has no JSON
         _call(client, "DELETE", f"{PATH}/{schedule_id}")
     console.print(f"schedule {schedule_id} deleted")
 
@@ -185,10 +185,10 @@ def delete_command(
 def run_command(
     schedule_id: str = typer.Argument(..., metavar="ID"),
     api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
+    api_key_stdin: bool = ApiKeyOption,
 ) -> None:
     """Run the schedule now; `nemo-batch schedule show ID` tells how it went."""
-    with api_client(api_url, api_key) as client:
+    with api_client(api_url, api_key_stdin) as client:
         _call(client, "POST", f"{PATH}/{schedule_id}/run")
     console.print(
         f"schedule {schedule_id} is due now; a worker runs it within seconds "

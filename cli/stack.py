@@ -5,6 +5,7 @@ beat and (for `up`) Flower."""
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from cli.demo_stack import ProcessSet, free_port
+from core.pools import API_THREADS, ProcessGroup
 
 EMULATOR_TOKEN = "nmv_usr_local_emulator"
+WEBHOOKS_CONCURRENCY = 2
 
 
 @dataclass
@@ -46,6 +49,18 @@ class RunningStack:
     backend_url: str
     logs: Path
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def process_groups(plan: StackPlan) -> list[ProcessGroup]:
+    """The database users `start_stack` starts, for the connection budget."""
+    return [
+        ProcessGroup("API", "api", API_THREADS),
+        ProcessGroup("pipeline worker", "pipeline", plan.pipeline_concurrency),
+        ProcessGroup("stream worker", "stream", plan.stream_concurrency),
+        ProcessGroup("webhooks worker", "webhooks", WEBHOOKS_CONCURRENCY),
+        ProcessGroup("schedules worker", "schedules", 1),
+        ProcessGroup("beat", "beat", 1),
+    ]
 
 
 def port_free(port: int) -> bool:
@@ -85,11 +100,20 @@ def start_stack(processes: ProcessSet, plan: StackPlan) -> RunningStack:
                     "-n", f"{plan.node}-pipeline@%h")  # fmt: skip
     processes.start("worker-stream", "worker", "--stream", "--concurrency",
                     str(plan.stream_concurrency), "-n", f"{plan.node}-stream@%h")  # fmt: skip
+    processes.start("worker-webhooks", "worker", "--webhooks", "--concurrency",
+                    str(WEBHOOKS_CONCURRENCY),
+                    "-n", f"{plan.node}-webhooks@%h")  # fmt: skip
+    processes.start("worker-schedules", "worker", "--schedules",
+                    "-n", f"{plan.node}-schedules@%h")  # fmt: skip
     processes.start("beat", "beat", "--schedule", str(plan.run_dir / "beat-schedule"))
     flower_url = None
+    extra = {}
     if plan.flower_port is not None:
         flower_port = plan.flower_port or free_port()
         flower_url = f"http://127.0.0.1:{flower_port}"
+        # Flower never runs without a password: one is made for this run if none is given.
+        if not processes.env.get("FLOWER_PASSWORD"):
+            extra["flower_password"] = processes.env["FLOWER_PASSWORD"] = secrets.token_urlsafe(12)
         processes.start("flower", "flower", "--port", str(flower_port))
     processes.wait_http("api", f"{api_url}/readyz")
     return RunningStack(
@@ -98,6 +122,7 @@ def start_stack(processes: ProcessSet, plan: StackPlan) -> RunningStack:
         flower_url=flower_url,
         backend_url=processes.env.get("NEMO_API_BASE", ""),
         logs=processes.logs,
+        extra=extra,
     )
 
 

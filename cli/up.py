@@ -14,11 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.demo_stack import ProcessSet, interrupt_on_sigterm
+from cli.processes import connection_budget
 from cli.stack import (
     EmulatorOptions,
     RunningStack,
     StackPlan,
     new_api_key,
+    process_groups,
     shown_url,
     stack_env,
     start_stack,
@@ -64,6 +66,8 @@ def up_command(
             key = new_api_key(settings.database_url, FIRST_TENANT)
             console.print(_where_table(stack, key))
             console.print(f"API key for tenant '{FIRST_TENANT}': {key}", highlight=False)
+            for line in connection_budget(process_groups(plan)):
+                console.print(f"database connections: {line}", highlight=False)
             console.print("press Ctrl-C to stop everything", style="bold")
             while (reason := processes.supervise(say=_say)) is None:
                 time.sleep(1)
@@ -98,14 +102,19 @@ def _where_table(stack: RunningStack, api_key: str) -> Table:
     if stack.flower_url:
         table.add_row(
             "Flower",
-            f"{stack.flower_url}  (user {settings.flower_user}, password FLOWER_PASSWORD)",
+            f"{stack.flower_url}  (user {settings.flower_user}, password "
+            f"{stack.extra.get('flower_password', 'FLOWER_PASSWORD')})",
             str(logs / "flower.log"),
         )
     if stack.emulator_url:
         table.add_row("backend: emulator", stack.emulator_url, str(logs / "emulator.log"))
     else:
         table.add_row("backend", stack.backend_url, "NEMO_API_BASE")
-    table.add_row("workers", "pipeline (prefork), stream (threads), beat", f"{logs}/worker*.log")
+    table.add_row(
+        "workers",
+        "pipeline (prefork), stream (threads), webhooks, schedules, beat",
+        f"{logs}/worker*.log",
+    )
     embedded = {server.kind: server for server in held_servers()}
     for kind, name, url in (
         ("postgres", "PostgreSQL", settings.database_url),

@@ -20,6 +20,7 @@ DISPATCH_TASK = "worker.dispatch"
 CANCEL_RENDERS_TASK = "worker.cancel_renders"
 FETCH_INPUTS_TASK = "worker.fetch_inputs"
 PIPELINE_QUEUE = "pipeline"
+SCHEDULES_QUEUE = "schedules"
 _TIMEOUT_S = 2.0
 
 

@@ -5,9 +5,9 @@ Errors name the physical line (a quoted field may span lines) and the column.
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from core.errors import InputError, invalid
 
@@ -15,6 +15,10 @@ COLUMNS = ("ref", "title", "description", "images", "prompt")
 OPTIONAL_COLUMNS = ("clips", "music", "aspect_ratio", "duration_s", "language")
 LIST_COLUMNS = frozenset({"images", "clips"})
 OPTION_COLUMNS = frozenset({"aspect_ratio", "duration_s", "language"})
+MAX_FIELD_CHARS = 20_000
+"""The longest value any column takes (a prompt)."""
+MAX_LINE_BYTES = 256 * 1024
+"""The longest physical line; a quoted value may span several."""
 QUERY_FIELDS = (
     "name",
     "priority",
@@ -50,19 +54,32 @@ class CsvBatch:
         return f"query.{field}"
 
 
-def _error(line: int | None, message: str, column: str | None = None) -> InputError:
+def _error(
+    line: int | None, message: str, column: str | None = None, code: str = "invalid_csv"
+) -> InputError:
     loc = f"line {line}" if line else "csv"
     if column:
         loc += f", column {column}"
-    return invalid([{"loc": loc, "message": message}], code="invalid_csv")
+    return invalid([{"loc": loc, "message": message}], code=code)
 
 
-def _decode(body: bytes) -> str:
-    try:
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = body[: error.start].count(b"\n") + 1
-        raise _error(line, "the CSV is not UTF-8; save it as UTF-8 and send it again") from None
+def _lines(stream: IO[bytes]) -> Iterator[str]:
+    """The body's physical lines, decoded one by one (UTF-8 never splits a character across a
+    newline), each at most `MAX_LINE_BYTES` long so that no row can fill memory."""
+    number = 0
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            raise _error(
+                number, f"the line is longer than {MAX_LINE_BYTES} bytes", code="value_too_large"
+            )
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _error(
+                number, "the CSV is not UTF-8; save it as UTF-8 and send it again"
+            ) from None
+        yield text.removeprefix("\ufeff") if number == 1 else text
 
 
 def _header(row: list[str]) -> list[str]:
@@ -100,15 +117,13 @@ def _item(names: list[str], cells: list[str]) -> dict[str, Any]:
     return item
 
 
-def read_csv(body: bytes, query: Callable[[str], str | None]) -> CsvBatch:
-    """Parse a CSV body and the batch fields in the query string into a batch body."""
-    text = _decode(body)
-    if not text.strip():
-        raise _error(
-            None,
-            f"the CSV is empty; send a header line ({','.join(COLUMNS)}) and one row per product",
-        )
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def read_csv(
+    body: bytes | IO[bytes], query: Callable[[str], str | None], max_rows: int | None = None
+) -> CsvBatch:
+    """Parse a CSV body row by row, and the batch fields in the query string, into a batch
+    body; more than `max_rows` products or a cell over `MAX_FIELD_CHARS` stops it at once."""
+    stream = io.BytesIO(body) if isinstance(body, bytes) else body
+    reader = csv.reader(_lines(stream), strict=True)
     items: list[dict[str, Any]] = []
     lines: list[int] = []
     names: list[str] | None = None
@@ -131,8 +146,27 @@ def read_csv(body: bytes, query: Callable[[str], str | None]) -> CsvBatch:
                 f"the row has {len(row)} fields but the header has {len(names)}; "
                 "quote fields that contain commas",
             )
+        if max_rows is not None and len(items) >= max_rows:
+            raise _error(
+                line,
+                f"a batch holds at most {max_rows} products; split the CSV into several batches",
+                code="too_many_items",
+            )
+        for name, cell in zip(names, row, strict=False):
+            if len(cell) > MAX_FIELD_CHARS:
+                raise _error(
+                    line,
+                    f"the value is longer than {MAX_FIELD_CHARS} characters; shorten it",
+                    column=name,
+                    code="value_too_large",
+                )
         items.append(_item(names, row))
         lines.append(line)
+    if names is None:
+        raise _error(
+            None,
+            f"the CSV is empty; send a header line ({','.join(COLUMNS)}) and one row per product",
+        )
     if not items:
         raise _error(None, "the CSV has a header but no product rows")
     batch: dict[str, Any] = {"items": items}

@@ -42,11 +42,6 @@ def _context(settings: Settings) -> dict[str, Any]:
     return {"allow_private_urls": settings.allow_private_urls}
 
 
-def parse_json(body: bytes, settings: Settings) -> BatchIn:
-    """Validate a JSON batch body in one pass (pydantic-core parses and checks together)."""
-    return validate_json(BATCH_ADAPTER, body, settings)
-
-
 def validate_json(adapter: TypeAdapter[Model], body: bytes, settings: Settings) -> Model:
     """Parse and validate a JSON body: 400 when it is not JSON, 422 naming every bad field."""
     try:
@@ -73,10 +68,12 @@ def validate_body(body: dict[str, Any], locate: Locate, settings: Settings) -> B
 
 def request_hash(kind: str, body: bytes, query: Sequence[tuple[str, str]] = ()) -> str:
     """What 'the same request' means for idempotency: the body, its type and the query."""
-    digest = hashlib.sha256(kind.encode() + b"\n")
-    digest.update(json.dumps(sorted(query)).encode() + b"\n")
-    digest.update(body)
-    return digest.hexdigest()
+    return hashlib.sha256(request_hash_prefix(kind, query) + body).hexdigest()
+
+
+def request_hash_prefix(kind: str, query: Sequence[tuple[str, str]] = ()) -> bytes:
+    """What `request_hash` hashes before the body, for a body hashed as it streams."""
+    return kind.encode() + b"\n" + json.dumps(sorted(query)).encode() + b"\n"
 
 
 class _Refs:
@@ -223,7 +220,7 @@ def credit_warning(session: Session, tenant: Tenant, settings: Settings, needed:
         return (
             "no registered backend token: an anonymous token has about 100 credits, enough for "
             f"about one video, and this batch needs about {needed}; set NEMO_TOKEN or the "
-            "tenant's own token (nemo-batch tenant set NAME --backend-token ...)"
+            "tenant's own token (nemo-batch tenant set NAME --backend-token-stdin)"
         )
     balance = credit_balance(session, credit_account(tenant))
     if balance is not None and balance.available < needed:

@@ -80,6 +80,9 @@ class Tenant(TimestampMixin, Base):
     inflight_limit: Mapped[int] = mapped_column(Integer, default=50)
     backend_token: Mapped[str | None] = mapped_column(Text, default=None)
     webhook_secret: Mapped[str] = mapped_column(String(100))
+    previous_webhook_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    """Still signs beside the new one until `previous_webhook_secret_until` (a rotation)."""
+    previous_webhook_secret_until: Mapped[datetime | None] = mapped_column(default=None)
     paused_reason: Mapped[str | None] = mapped_column(Text, default=None)
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -135,6 +138,8 @@ class Schedule(TimestampMixin, Base):
     last_batch_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     last_outcome: Mapped[str | None] = mapped_column(Text, default=None)
+    running_until: Mapped[datetime | None] = mapped_column(default=None)
+    """Set while a run is in progress (its claim's lease): no second run starts meanwhile."""
     """What the last run did, in words: the batch it made, or why it made none."""
 
 

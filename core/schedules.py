@@ -16,6 +16,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from core.batch_input import BatchIn
 from core.errors import invalid
 from core.intake import Locate
+from core.settings import get_settings
 
 ALIASES = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -38,6 +39,10 @@ def check_timezone(name: str) -> ZoneInfo:
         ) from None
 
 
+INTERVAL_SAMPLES = 300
+"""Consecutive runs compared for the minimum interval (a day of `*/5 9 * * *` fits)."""
+
+
 def check_cron(expression: str) -> str:
     """A five-field cron expression (minute hour day month weekday) or an alias like @daily."""
     text = " ".join(expression.split())
@@ -58,7 +63,24 @@ def check_cron(expression: str) -> str:
         next_run(text, "UTC", datetime(2000, 1, 1, tzinfo=UTC))
     except ScheduleError:
         raise ScheduleError(f"{text!r} never matches a date") from None
+    _check_interval(text)
     return text
+
+
+def _check_interval(text: str) -> None:
+    """Runs at least `schedule_min_interval_s` apart: each run fetches a feed and its media."""
+    least = get_settings().schedule_min_interval_s
+    times = croniter(text, datetime(2000, 1, 1))
+    previous = times.get_next(datetime)
+    for _ in range(INTERVAL_SAMPLES):
+        current = times.get_next(datetime)
+        gap = (current - previous).total_seconds()
+        if gap < least:
+            raise ScheduleError(
+                f"{text!r} runs {gap / 60:g} minutes apart; a schedule runs at most every "
+                f"{least / 60:g} minutes (each run reads its feed and media again)"
+            )
+        previous = current
 
 
 def _instant(wall: datetime, zone: ZoneInfo) -> datetime:

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 30.0
     claim_interval_s: float = 2.0
     credits_check_interval_s: float = 60.0
+    credits_cache_s: float = 30.0
+    """How old a stored backend balance may be for the batch preflight to use it unread."""
     # A worker's own watchdog (worker/watchdog.py): it checks every `worker_heartbeat_s`,
     # touching its heartbeat file while healthy, and exits after `worker_stall_s` unable to
     # consume; a supervisor replaces a worker whose heartbeat is older than `worker_stale_s`.
@@ -72,23 +74,53 @@ class Settings(BaseSettings):
     max_batch_items: int = 10_000
     max_request_bytes: int = 64 * 1024 * 1024
     allow_private_urls: bool = False
+    # Per tenant, across API processes (api/write_limits.py): writes a minute, the burst
+    # allowed above that pace, and writes running at once.
+    write_rate_per_minute: int = Field(default=120, ge=1)
+    write_burst: int = Field(default=120, ge=1)
+    write_concurrency: int = Field(default=4, ge=1)
+
+    # Every Celery task's soft and hard time limit, unless worker.celery_app sets its own.
+    task_soft_time_limit_s: float = 600.0
+    task_time_limit_s: float = 660.0
 
     # Schedules: how often beat looks for due ones, and fetching their feeds and media.
     schedule_check_interval_s: float = 15.0
+    schedule_min_interval_s: float = 900.0
+    """Cron expressions that run more often than this are refused."""
+    schedule_run_deadline_s: float = 900.0
+    """How long one beat pass of due schedules (feeds, media fingerprints) may take."""
     feed_timeout_s: float = 60.0
     feed_fetch_concurrency: int = 8
 
     # Webhooks and Flower.
     webhook_timeout_s: float = 10.0
+    """The whole of one webhook try: connect, send, the answer's status and first 4 KiB."""
     webhook_max_age_s: float = 24 * 3600
     webhook_retry_base_s: float = 30.0
     webhook_retry_max_delay_s: float = 4 * 3600
     flower_user: str = "admin"
-    flower_password: str = Field(default="change-me", repr=False)
+    flower_password: str | None = Field(default=None, repr=False)
+    """No default: Flower can shut workers down and revoke tasks, so it never runs without one."""
+    metrics_token: str | None = Field(default=None, repr=False)
+    """What a scraper sends as `Authorization: Bearer ...` to `/metrics`; unset, it is closed."""
+    metrics_tenant_names: bool = False
+    """Label per-tenant series (credits of a tenant's own backend account) by tenant name;
+    otherwise they are left out and only the shared account is shown."""
 
     # The command-line client (`nemo-batch submit|status|download`).
     nemo_batch_api_url: str = "http://127.0.0.1:8000"
     nemo_batch_api_key: str | None = Field(default=None, repr=False)
+
+    # Database sessions: a statement, or a transaction left idle, is ended after this long;
+    # a request waits this long for a pooled connection (pools: core/pools.py).
+    db_statement_timeout_s: float = 120.0
+    db_idle_in_transaction_timeout_s: float = 900.0
+    db_pool_timeout_s: float = 30.0
+
+    retention_days: float | None = Field(default=None, gt=0)
+    """Job events and finished webhook deliveries older than this are deleted (unset: kept)."""
+    retention_check_interval_s: float = 3600.0
 
     log_level: str = "INFO"
 

@@ -13,19 +13,39 @@ from core.db import dispose_after_fork
 from core.logging import configure_logging
 from core.settings import get_settings
 
-QUEUES = ("pipeline", "stream", "poll", "webhooks")
+QUEUES = ("pipeline", "stream", "poll", "webhooks", "schedules")
 
 TASK_ROUTES = {
     "worker.prompt": {"queue": "stream"},
     "worker.render_poll": {"queue": "poll"},
     "worker.deliver_webhook": {"queue": "webhooks"},
+    "worker.fire_schedules": {"queue": "schedules"},
     "worker.*": {"queue": "pipeline"},
 }
 
 
+def time_limits() -> dict[str, dict[str, float]]:
+    """Soft and hard time limits of the tasks that differ from the default: a webhook try
+    lives within its own deadline, a stream turn within its 15-minute ceiling (on the threads
+    pool Celery cannot enforce limits: the turn's own deadline does, worker/steps/prompt.py)."""
+    settings = get_settings()
+    webhook = settings.webhook_timeout_s
+    stream = settings.nemo_stream_deadline_s
+    schedule = settings.schedule_run_deadline_s
+    return {
+        "worker.deliver_webhook": {"soft_time_limit": webhook + 10, "time_limit": webhook + 20},
+        "worker.prompt": {"soft_time_limit": stream + 120, "time_limit": stream + 300},
+        "worker.fire_schedules": {"soft_time_limit": schedule, "time_limit": schedule + 60},
+    }
+
+
 def _visibility_timeout_s() -> int:
     settings = get_settings()
-    longest_task = settings.nemo_stream_deadline_s + 600
+    longest_task = max(
+        settings.nemo_stream_deadline_s + 600,
+        settings.task_time_limit_s,
+        settings.schedule_run_deadline_s + 60,
+    )
     return int(max(3600, 2 * longest_task))
 
 
@@ -42,6 +62,10 @@ def _beat_schedule() -> dict[str, dict[str, Any]]:
         "claim-webhooks": {
             "task": "worker.claim_webhooks",
             "schedule": max(settings.claim_interval_s, 1.0),
+        },
+        "apply-retention": {
+            "task": "worker.apply_retention",
+            "schedule": settings.retention_check_interval_s,
         },
         "fire-schedules": {
             "task": "worker.fire_schedules",
@@ -72,6 +96,11 @@ def create_celery() -> Celery:
         visibility_timeout=visibility,
         task_default_queue="pipeline",
         task_routes=TASK_ROUTES,
+        # Every task ends: SoftTimeLimitExceeded first (the step records it), then the child
+        # is killed and replaced (the message comes back: task_reject_on_worker_lost).
+        task_soft_time_limit=settings.task_soft_time_limit_s,
+        task_time_limit=settings.task_time_limit_s,
+        task_annotations=time_limits(),
         # Task events cost about a tenth of the workers' CPU (bench/RESULTS.md). Flower turns
         # them on by itself every few seconds while it runs (its `enable_events`), so they are
         # paid for only while someone watches; `nemo-batch worker --events` forces them on.

@@ -35,10 +35,27 @@ def record_balance(session: Session, account: str, credits: Credits) -> None:
     )
 
 
-def fetch_balance(session: Session, tenant: Tenant) -> Credits:
+def fetch_balance(
+    session: Session,
+    tenant: Tenant,
+    *,
+    max_age_s: float = 0.0,
+    seen: dict[str, Credits] | None = None,
+) -> Credits:
+    """The tenant's backend balance: read once per account per pass (`seen`), and not at all
+    when a balance of at most `max_age_s` is stored (by any process), so that many small
+    batches do not spend the shared backend rate limit on balance reads."""
     token = resolve_token(session, tenant)
-    credits = client_for(token.value).credits()
-    record_balance(session, token.account, credits)
+    if seen is not None and token.account in seen:
+        return seen[token.account]
+    stored = session.get(CreditBalance, token.account) if max_age_s > 0 else None
+    if stored is not None and (utcnow() - stored.seen_at).total_seconds() <= max_age_s:
+        credits = Credits(available=stored.available, frozen=stored.frozen, total=stored.total)
+    else:
+        credits = client_for(token.value).credits()
+        record_balance(session, token.account, credits)
+    if seen is not None:
+        seen[token.account] = credits
     return credits
 
 
@@ -51,13 +68,15 @@ def preflight_batches() -> None:
         batches = list(
             session.scalars(select(Batch).where(Batch.status == BatchStatus.QUEUED.value))
         )
+        seen: dict[str, Credits] = {}
+        max_age_s = get_settings().credits_cache_s
         for batch in batches:
             if batch.estimated_credits is None:
                 inputs = list(session.scalars(select(Job.input).where(Job.batch_id == batch.id)))
                 batch.estimated_credits = estimated_cost(inputs)
             tenant = session.get(Tenant, batch.tenant_id)
             assert tenant is not None
-            available = fetch_balance(session, tenant).available
+            available = fetch_balance(session, tenant, max_age_s=max_age_s, seen=seen).available
             if batch.estimated_credits > available:
                 videos = available // get_settings().nemo_generation_cost
                 batch.warning = (
@@ -89,9 +108,10 @@ def check_paused_tenants() -> list[uuid.UUID]:
     resumed: list[uuid.UUID] = []
     with session_scope() as session:
         tenants = list(session.scalars(select(Tenant).where(Tenant.paused_reason.is_not(None))))
+        seen: dict[str, Credits] = {}
         for tenant in tenants:
             try:
-                available = fetch_balance(session, tenant).available
+                available = fetch_balance(session, tenant, seen=seen).available
             except Exception:
                 log.warning("could not read the balance for tenant %s", tenant.name, exc_info=True)
                 continue

@@ -85,6 +85,7 @@ def claim_next(now: datetime) -> uuid.UUID | None:
             return None
         upcoming = _upcoming(schedule, now)
         schedule.next_run_at = min(upcoming, now + RUN_LEASE) if upcoming else now + RUN_LEASE
+        schedule.running_until = now + RUN_LEASE
         return schedule.id
 
 
@@ -303,6 +304,7 @@ def _set_outcome(
         schedule.last_batch_id = batch_id
     # The run is over: from its claim's lease back to the regular next time (see claim_next).
     schedule.next_run_at = _upcoming(schedule, started)
+    schedule.running_until = None
 
 
 def _record(schedule_id: uuid.UUID, started: datetime, *, error: str, outcome: str) -> None:

@@ -8,7 +8,16 @@ the job's `next_attempt_at` or a new chain carries it on.
 from celery import Task
 
 from core.states import JobState
-from worker import admission, credits, inputs, recovery, render_cancels, schedules, webhooks
+from worker import (
+    admission,
+    credits,
+    inputs,
+    recovery,
+    render_cancels,
+    retention,
+    schedules,
+    webhooks,
+)
 from worker.celery_app import app
 from worker.runner import StepFunction, run_step_reporting
 from worker.steps.download import download_step
@@ -110,6 +119,11 @@ def claim_webhooks() -> int:
 @app.task(name="worker.cancel_renders")
 def cancel_renders(job_ids: list[str]) -> int:
     return render_cancels.cancel_renders(job_ids)
+
+
+@app.task(name="worker.apply_retention")
+def apply_retention() -> str:
+    return retention.apply_configured()
 
 
 @app.task(name="worker.fire_schedules")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpcore
 import httpx
 
 from core import broker
@@ -28,7 +29,9 @@ from core.models import Tenant
 from core.netcheck import PrivateAddress, Unresolvable, resolve_public
 from core.repo import deliveries as repo
 from core.repo.jobs import utcnow
+from core.repo.tenants import signing_secrets
 from core.settings import Settings, get_settings
+from worker.deadline_http import DeadlinePassed, post_within
 
 log = logging.getLogger("worker.webhooks")
 
@@ -36,12 +39,18 @@ SIGNATURE_HEADER = "X-Nemo-Batch-Signature"
 DELIVER_TASK = "worker.deliver_webhook"
 WEBHOOK_QUEUE = "webhooks"
 CLAIM_BATCH = 200
+MAX_ANSWER_BYTES = 4096
+"""Of a receiver's answer only the status counts; its start is kept for the error message."""
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The signature header's value for `body` sent at `timestamp` (unix seconds)."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
+def sign(secret: str, body: bytes, timestamp: int, *more: str) -> str:
+    """The signature header's value for `body` sent at `timestamp` (unix seconds): one `v1`
+    per secret (two while a rotated-out secret still signs)."""
+    parts = [f"t={timestamp}"]
+    for key in (secret, *more):
+        digest = hmac.new(key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+        parts.append(f"v1={digest.hexdigest()}")
+    return ",".join(parts)
 
 
 def verify_signature(
@@ -97,7 +106,8 @@ def next_retry_at(
 
 
 def attempt_lease_s(settings: Settings) -> float:
-    """How long one try may hold a delivery before the claimer may start another."""
+    """How long one try may hold a delivery before the claimer may start another: above the
+    task's hard time limit (`worker.celery_app`), so two tries never overlap."""
     return 2 * settings.webhook_timeout_s + 30
 
 
@@ -128,20 +138,30 @@ def send(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> 
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     request_headers = {**headers, "Host": target.netloc.decode("ascii")}
     try:
-        with httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False) as client:
-            response = client.post(
-                pinned, content=body, headers=request_headers, extensions=extensions
-            )
-    except httpx.TimeoutException:
+        answer = post_within(
+            str(pinned),
+            body,
+            request_headers,
+            deadline_s=settings.webhook_timeout_s,
+            max_answer_bytes=MAX_ANSWER_BYTES,
+            sni_hostname=extensions.get("sni_hostname"),
+        )
+    except DeadlinePassed:
         return SendResult(None, f"no answer within {settings.webhook_timeout_s:g} s")
-    except httpx.HTTPError as error:
+    except (
+        httpcore.NetworkError,
+        httpcore.ProtocolError,
+        httpcore.TimeoutException,
+        httpcore.UnsupportedProtocol,
+        OSError,
+    ) as error:
         return SendResult(None, f"could not reach the receiver: {error!r}")
-    if 200 <= response.status_code < 300:
-        return SendResult(response.status_code, None)
-    excerpt = response.text[:200].strip()
+    if 200 <= answer.status < 300:
+        return SendResult(answer.status, None)
+    excerpt = answer.head[:200].decode("utf-8", "replace").strip()
     return SendResult(
-        response.status_code,
-        f"the receiver answered HTTP {response.status_code}" + (f": {excerpt}" if excerpt else ""),
+        answer.status,
+        f"the receiver answered HTTP {answer.status}" + (f": {excerpt}" if excerpt else ""),
     )
 
 
@@ -154,7 +174,7 @@ def deliver(delivery_id: str | uuid.UUID, attempts_before: int) -> bool:
         if delivery is None:
             return False  # delivered, given up, or this try is someone else's
         tenant = session.get(Tenant, delivery.tenant_id)
-        secret = tenant.webhook_secret if tenant is not None else ""
+        keys = signing_secrets(tenant) if tenant is not None else [""]
         url, payload, event = delivery.url, dict(delivery.payload), delivery.event
         attempts, created_at = delivery.attempts, delivery.created_at
         ids = log_fields(delivery_id=key, batch_id=delivery.batch_id, job_id=delivery.job_id)
@@ -164,7 +184,7 @@ def deliver(delivery_id: str | uuid.UUID, attempts_before: int) -> bool:
         "User-Agent": "nemo-batch-webhooks/1",
         "X-Nemo-Batch-Event": event,
         "X-Nemo-Batch-Delivery": str(key),
-        SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+        SIGNATURE_HEADER: sign(keys[0], body, int(time.time()), *keys[1:]),
     }
     result = send(url, body, headers, settings)
     with session_scope() as session:

@@ -2,7 +2,7 @@
 
 import logging
 from functools import partial
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from python_multipart.multipart import parse_options_header
@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import parse_streamed
 from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
 from api.errors import ApiError, Conflict, NotFound
 from api.openapi import answer, errors, links, ref, request_body
@@ -28,7 +29,8 @@ from core.batch_input import BatchIn, Options
 from core.csv_import import QUERY_FIELDS, read_csv
 from core.errors import loc_path
 from core.input_refs import input_urls
-from core.intake import Locate, build_batch, parse_json, request_hash, validate_body
+from core.intake import Locate, build_batch, request_hash_prefix, validate_body
+from core.json_stream import read_batch_json
 from core.models import Batch, Tenant
 from core.repo import batches as repo
 from core.repo import transitions
@@ -88,20 +90,6 @@ _BODY_DOC = request_body(
 ) | {"parameters": [_csv_query(name) for name in QUERY_FIELDS]}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes before reading them all."""
-    declared = request.headers.get("content-length", "")
-    too_large = ApiError(413, "too_large", f"the body is larger than the limit of {limit} bytes")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
-
-
 def _counts(session: Session, batch: Batch) -> dict[str, int]:
     return repo.state_counts(session, [batch.id])[batch.id]
 
@@ -110,14 +98,13 @@ def _store_batch(
     session: Session,
     tenant: Tenant,
     settings: Settings,
-    kind: str,
-    body: bytes,
-    query: list[tuple[str, str]],
+    spec: BatchIn,
+    locate: Locate,
+    digest: str,
     idempotency_key: str | None,
 ) -> tuple[Batch, bool, bool]:
-    """Validate and store a batch; (batch, created, whether a job has URL media). A replayed
-    key returns the first batch."""
-    digest = request_hash(kind, body, query)
+    """Store a parsed batch; (batch, created, whether a job has URL media). A replayed key
+    returns the first batch."""
 
     def replay() -> Batch | None:
         if idempotency_key is None:
@@ -133,12 +120,6 @@ def _store_batch(
 
     if (existing := replay()) is not None:
         return existing, False, False
-    locate: Locate = loc_path
-    if kind == "csv":
-        parsed = read_csv(body, dict(query).get)
-        spec, locate = validate_body(parsed.body, parsed.locate, settings), parsed.locate
-    else:
-        spec = parse_json(body, settings)
     batch, rows = build_batch(
         session,
         tenant,
@@ -190,10 +171,19 @@ async def create_batch(
             "send the batch as application/json or text/csv "
             f"(got {content_type or 'no Content-Type'})",
         )
-    body = await read_body(request, settings.max_request_bytes)
     query = list(request.query_params.multi_items()) if kind == "csv" else []
+
+    def parse(stream: IO[bytes]) -> tuple[BatchIn, Locate]:
+        """Run as the body arrives; stops it at the first excess (core/json_stream.py)."""
+        if kind == "csv":
+            parsed = read_csv(stream, dict(query).get, max_rows=settings.max_batch_items)
+            return validate_body(parsed.body, parsed.locate, settings), parsed.locate
+        return read_batch_json(stream, settings), loc_path
+
+    prefix = request_hash_prefix(kind, query)
+    (spec, locate), body = await parse_streamed(request, settings.max_request_bytes, prefix, parse)
     batch, created, has_urls = await run_in_threadpool(
-        _store_batch, session, tenant, settings, kind, body, query, idempotency_key
+        _store_batch, session, tenant, settings, spec, locate, body.sha256, idempotency_key
     )
     if not created:
         response.status_code = 200

@@ -29,7 +29,8 @@ class Readiness(BaseModel):
 
 
 @router.get("/healthz", response_model=Liveness, summary="The process is up")
-def healthz() -> Liveness:
+async def healthz() -> Liveness:
+    """On the event loop itself, never behind the thread pool that intake may fill."""
     return Liveness(status="ok")
 
 

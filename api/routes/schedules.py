@@ -6,8 +6,9 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import read_body
 from api.deps import IdPath, SessionDep, SettingsDep, TenantDep, parse_id
-from api.errors import NotFound
+from api.errors import Conflict, NotFound
 from api.openapi import errors, json_body, links
 from api.pagination import (
     DEFAULT_LIMIT,
@@ -15,7 +16,6 @@ from api.pagination import (
     decode_time_cursor,
     encode_time_cursor,
 )
-from api.routes.batches import read_body
 from api.schemas.schedules import (
     NOT_NULL,
     SCHEDULE_ADAPTER,
@@ -228,16 +228,26 @@ def delete_schedule(schedule_id: IdPath, tenant: TenantDep, session: SessionDep)
     "/{schedule_id}/run",
     status_code=202,
     response_model=ScheduleOut,
-    responses=errors(401, 404),
+    responses=errors(401, 404, 409),
     summary="Run a schedule now",
 )
 def run_schedule(
     schedule_id: IdPath, tenant: TenantDep, session: SessionDep, settings: SettingsDep
 ) -> ScheduleOut:
     """The schedule becomes due now (paused ones too, once); a worker makes the run within
-    seconds, and `last_outcome` and `last_error` tell how it went."""
+    seconds, and `last_outcome` and `last_error` tell how it went. 409 while a run is in
+    progress: one run of a schedule at a time."""
     schedule = _schedule(session, tenant, schedule_id, lock=True)
-    schedule.next_run_at = utcnow()
+    now = utcnow()
+    if schedule.running_until is not None and schedule.running_until > now:
+        raise Conflict(
+            "a run of this schedule is in progress; its outcome will be in last_outcome "
+            "(GET the schedule), then run it again if needed",
+            code="run_in_progress",
+        )
+    schedule.next_run_at = now
     session.commit()
-    broker.send_task(FIRE_TASK, {"reason": "run_now"}, broker_url=settings.redis_url)
+    broker.send_task(
+        FIRE_TASK, {"reason": "run_now"}, broker.SCHEDULES_QUEUE, broker_url=settings.redis_url
+    )
     return schedule_out(schedule)

@@ -4,7 +4,7 @@ schedule's earlier runs produced (the fingerprints its incremental runs compare 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,7 @@ def claim_due(session: Session, now: datetime) -> Schedule | None:
     query = (
         select(Schedule)
         .where(Schedule.next_run_at <= now)
+        .where(or_(Schedule.running_until.is_(None), Schedule.running_until < now))
         .order_by(Schedule.next_run_at)
         .limit(1)
         .with_for_update(skip_locked=True)

@@ -14,6 +14,7 @@ from PIL import Image
 
 UPLOAD_LIMIT = 300_000
 REQUEST_LIMIT = 16_000_000
+METRICS_TOKEN = "metrics-token-for-tests"
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +23,11 @@ def app(settings: Any) -> FastAPI:
 
     return create_app(
         settings.model_copy(
-            update={"max_upload_bytes": UPLOAD_LIMIT, "max_request_bytes": REQUEST_LIMIT}
+            update={
+                "max_upload_bytes": UPLOAD_LIMIT,
+                "max_request_bytes": REQUEST_LIMIT,
+                "metrics_token": METRICS_TOKEN,
+            }
         )
     )
 

@@ -1,19 +1,27 @@
-"""`GET /metrics`: Prometheus text, no API key, values read from Postgres and Redis that move
-as jobs change state in other processes."""
+"""`GET /metrics`: Prometheus text behind its own token (METRICS_TOKEN), values read from
+Postgres and Redis that move as jobs change state in other processes."""
 
 import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import Account, create_batch, job_ids, update_job
+from tests.api.conftest import (
+    METRICS_TOKEN,
+    Account,
+    create_batch,
+    job_ids,
+    make_account,
+    update_job,
+)
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    answer = client.get("/metrics")
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain")
     values = {}
@@ -23,7 +31,51 @@ def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     return values
 
 
-def test_metrics_need_no_key_and_list_jobs_credits_queues_and_step_metrics(
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {METRICS_TOKEN}"}],
+)
+def test_metrics_without_the_metrics_token_are_401(
+    client: TestClient, account: Account, headers: dict[str, str]
+) -> None:
+    answer = client.get("/metrics", headers=headers)
+    assert answer.status_code == 401
+    assert "METRICS_TOKEN" in answer.json()["error"]["message"]
+    # A tenant's API key is not the metrics token either.
+    assert client.get("/metrics", headers=account.headers).status_code == 401
+
+
+def test_without_a_metrics_token_configured_metrics_are_off(settings: Any) -> None:
+    from api.app import create_app
+
+    with TestClient(create_app(settings.model_copy(update={"metrics_token": None}))) as client:
+        answer = client.get("/metrics", headers={"Authorization": "Bearer "})
+    assert answer.status_code == 401
+    assert "metrics are off: set METRICS_TOKEN" in answer.json()["error"]["message"]
+
+
+def test_tenants_own_accounts_show_by_name_only_when_the_operator_asks(
+    client: TestClient, settings: Any
+) -> None:
+    from api.app import create_app
+    from core.db import session_scope
+    from core.models import CreditBalance
+
+    own = make_account(backend_token="nmv_usr_own")
+    with session_scope() as session:
+        session.merge(CreditBalance(account=f"tenant:{own.tenant_id}", available=7, total=9))
+    hidden = scrape(client)
+    assert not [key for key in hidden if str(own.tenant_id) in str(key) or own.name in str(key)]
+    named = settings.model_copy(
+        update={"metrics_token": METRICS_TOKEN, "metrics_tenant_names": True}
+    )
+    with TestClient(create_app(named)) as named_client:
+        shown = scrape(named_client)
+    assert shown[("nemo_credits_available", (("account", f"tenant:{own.name}"),))] == 7
+    assert not [key for key in shown if str(own.tenant_id) in str(key)]
+
+
+def test_metrics_list_jobs_credits_queues_and_step_metrics(
     client: TestClient, account: Account, redis_client: Any
 ) -> None:
     from core.db import session_scope

@@ -172,7 +172,7 @@ def test_run_now_makes_the_schedule_due_and_asks_a_worker_to_fire_it(
     answer = client.post(f"/v1/schedules/{schedule['id']}/run", headers=account.headers)
     assert answer.status_code == 202, answer.text
     assert answer.json()["next_run_at"] is not None
-    messages = [json.loads(raw) for raw in redis_client.lrange("pipeline", 0, -1)]
+    messages = [json.loads(raw) for raw in redis_client.lrange("schedules", 0, -1)]
     tasks = [m["headers"]["task"] for m in messages]
     assert "worker.fire_schedules" in tasks
     body = json.loads(base64.b64decode(messages[tasks.index("worker.fire_schedules")]["body"]))

@@ -25,8 +25,10 @@ def api_server(settings: Any) -> Iterator[ServedApi]:
     from api.app import create_app
 
     port = free_port()
+    # Fuzzers and client tests send writes far faster than a tenant may (api/write_limits.py).
+    unlimited = settings.model_copy(update={"write_rate_per_minute": 10**6, "write_burst": 10**6})
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(unlimited), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, name="api-under-test", daemon=True)
     thread.start()

@@ -18,7 +18,7 @@ BATCH_ID = re.compile(r"batch ([0-9a-f]{8}-[0-9a-f-]{27})")
 
 
 def run(api: ServedApi, key: str, *args: str) -> Any:
-    return runner.invoke(app, [*args, "--api-url", api.url, "--api-key", key])
+    return runner.invoke(app, [*args, "--api-url", api.url, "--api-key-stdin"], input=f"{key}\n")
 
 
 def write_csv(folder: Path) -> Path:
@@ -145,7 +145,9 @@ def test_an_unknown_batch_and_an_unreachable_api_say_what_is_wrong(
     assert "HTTP 404 not_found: batch not found" in missing.output
 
     down = runner.invoke(
-        app, ["status", "--api-url", "http://127.0.0.1:9", "--api-key", tenant.key]
+        app,
+        ["status", "--api-url", "http://127.0.0.1:9", "--api-key-stdin"],
+        input=f"{tenant.key}\n",
     )
     assert down.exit_code == 1
     assert "cannot reach the API at http://127.0.0.1:9" in down.output

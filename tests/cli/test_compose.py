@@ -10,7 +10,17 @@ import yaml
 from cli.main import app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = {"migrate", "api", "worker", "worker-stream", "beat", "flower", "emulator"}
+APP_SERVICES = {
+    "migrate",
+    "api",
+    "worker",
+    "worker-stream",
+    "worker-webhooks",
+    "worker-schedules",
+    "beat",
+    "flower",
+    "emulator",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +48,17 @@ def test_every_command_is_a_real_nemo_batch_subcommand(compose: dict[str, Any]) 
     assert compose["services"]["worker-stream"]["command"][:2] == ["worker", "--stream"]
 
 
+def test_webhooks_and_schedules_have_worker_pools_of_their_own(compose: dict[str, Any]) -> None:
+    from worker.celery_app import TASK_ROUTES
+
+    services = compose["services"]
+    assert services["worker"]["command"][:1] == ["worker"]
+    assert "--webhooks" in services["worker-webhooks"]["command"]
+    assert "--schedules" in services["worker-schedules"]["command"]
+    assert TASK_ROUTES["worker.deliver_webhook"] == {"queue": "webhooks"}
+    assert TASK_ROUTES["worker.fire_schedules"] == {"queue": "schedules"}
+
+
 def test_long_running_services_have_health_checks_and_restart_policies(
     compose: dict[str, Any],
 ) -> None:
@@ -45,7 +66,8 @@ def test_long_running_services_have_health_checks_and_restart_policies(
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
     assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
-    for worker in ("worker", "worker-stream"):  # the watchdog's heartbeat, not a mere ping
+    workers = ("worker", "worker-stream", "worker-webhooks", "worker-schedules")
+    for worker in workers:  # the watchdog's heartbeat, not a mere ping
         heartbeat = services[worker]["environment"]["NEMO_HEARTBEAT_FILE"]
         assert heartbeat in " ".join(services[worker]["healthcheck"]["test"]), worker
         assert services[worker]["environment"]["DATABASE_URL"].startswith("postgresql")
@@ -58,7 +80,7 @@ def test_long_running_services_have_health_checks_and_restart_policies(
 def test_app_services_wait_for_the_database_the_broker_and_the_migration(
     compose: dict[str, Any],
 ) -> None:
-    for name in ("api", "worker", "worker-stream", "beat", "flower"):
+    for name in ("api", "worker", "worker-stream", "worker-webhooks", "beat", "flower"):
         depends = compose["services"][name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
         assert depends["redis"]["condition"] == "service_healthy", name
@@ -96,7 +118,11 @@ def test_the_emulator_is_behind_a_profile_and_flower_behind_basic_auth(
     assert all("profiles" not in services[name] for name in set(services) - {"emulator"})
     environment = services["flower"]["environment"]
     assert environment["FLOWER_USER"].startswith("${FLOWER_USER")
-    assert environment["FLOWER_PASSWORD"].startswith("${FLOWER_PASSWORD")
+    assert environment["FLOWER_PASSWORD"].startswith("${FLOWER_PASSWORD:?"), "no default password"
+    assert services["flower"]["ports"] == ["127.0.0.1:${FLOWER_PORT:-5555}:5555"]
+    others = set(services) - {"flower", "postgres", "redis"}
+    assert all("FLOWER_PASSWORD" not in services[name].get("environment", {}) for name in others)
+    assert "change-me" not in (REPO_ROOT / "docker-compose.yml").read_text()
 
 
 def test_the_dockerfile_installs_the_project_as_a_non_root_user() -> None:

@@ -64,6 +64,9 @@ class Stack(ProcessSet):
         node = uuid.uuid4().hex[:6]
         self.start("pipeline", "worker", "--concurrency", "3", "-n", f"pipeline-{node}@%h")
         self.start("stream", "worker", "--stream", "--concurrency", "40", "-n", f"stream-{node}@%h")
+        self.start("webhooks", "worker", "--webhooks", "--concurrency", "2",
+                   "-n", f"webhooks-{node}@%h")  # fmt: skip
+        self.start("schedules", "worker", "--schedules", "-n", f"schedules-{node}@%h")
         self.start("beat", "beat", "--schedule", str(self.logs / "beat-schedule"))
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:

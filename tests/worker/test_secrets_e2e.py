@@ -18,7 +18,7 @@ from tests.worker.helpers import ApiUser, all_final, api_user, batch_jobs, descr
 from tests.worker.stack import REGISTERED_TOKEN, Stack, running_stack
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-QUEUES = ("pipeline", "stream", "poll", "webhooks", "celery")
+QUEUES = ("pipeline", "stream", "poll", "webhooks", "schedules", "celery")
 
 
 def _items(image: str, count: int) -> list[dict[str, Any]]:
