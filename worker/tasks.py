@@ -8,7 +8,7 @@ the job's `next_attempt_at` or a new chain carries it on.
 from celery import Task
 
 from core.states import JobState
-from worker import admission, credits, recovery, render_cancels, schedules, webhooks
+from worker import admission, credits, housekeeping, recovery, render_cancels, schedules, webhooks
 from worker.celery_app import app
 from worker.runner import StepFunction, run_step
 from worker.steps.download import download_step
@@ -64,6 +64,11 @@ def download(self: Task, job_id: str) -> str:
 @app.task(name="worker.dispatch")
 def dispatch(**_: object) -> int:
     return admission.dispatch()
+
+
+@app.task(name="worker.tick")
+def tick() -> dict[str, int]:
+    return housekeeping.tick()
 
 
 @app.task(name="worker.claim_due")
