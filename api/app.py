@@ -6,7 +6,7 @@ from fastapi_offline import FastAPIOffline
 from api import metrics
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import assets, batches, credits, deliveries, health, jobs, manifest, schedules
+from api.routes import assets, batches, credits, deliveries, health, jobs, manifest, schedules, ui
 from api.schemas.assets import AssetUpload
 from api.schemas.schedules import ScheduleIn, ScheduleUpdate
 from core.batch_input import BatchIn
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics_registry = metrics.metrics_registry(settings)
     install_error_handlers(app)
-    routers = (health, assets, batches, manifest, jobs, credits, deliveries, schedules, metrics)
+    routers = (health, assets, batches, manifest, jobs, credits, deliveries, schedules, metrics, ui)
     for module in routers:
         app.include_router(module.router)
     # The bodies that routes read themselves (JSON beside CSV, size-limited), by reference.

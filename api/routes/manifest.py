@@ -1,4 +1,5 @@
-"""A batch's results in one piece: the manifest (CSV or JSON) and a zip of every finished video.
+"""A batch's results: the manifest (CSV or JSON), a zip of every finished video, and a page of
+products for the web page's grid.
 
 Both read the jobs page by page (`core.repo.manifest`) and stream, so a 10,000-job batch or a
 zip of gigabytes costs the API a page of rows and one zip chunk of memory at a time.
@@ -11,22 +12,25 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from zipstream import ZIP_STORED, ZipStream
 
+from api.advice import STATE_WORDS, advice_for
 from api.deps import IdPath, SessionDep, StorageDep, TenantDep, parse_id
 from api.errors import Conflict, NotFound
 from api.openapi import Responses, errors
 from api.outputs import output_file
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from api.schemas.manifest import MANIFEST_COLUMNS, ManifestOut, ManifestRow
+from api.schemas.products import ProductOut, ProductPage
 from core.db import new_session
 from core.models import Batch, Tenant
 from core.repo import batches as repo
-from core.repo.manifest import ManifestJob, manifest_jobs
+from core.repo.manifest import ManifestJob, manifest_jobs, product_page
 from core.states import BatchStatus, JobState
 from core.storage import Storage
 
@@ -81,10 +85,51 @@ class _Urls:
             sha256=facts.get("sha256"),
         )
 
+    def product(self, job: ManifestJob) -> ProductOut:
+        row = self.row(job)
+        return ProductOut(
+            job_id=job.id,
+            **row.model_dump(exclude={"size", "sha256"}),
+            state_text=STATE_WORDS[row.state],
+            advice=advice_for(row.state, job.error_code),
+        )
+
 
 def _filename(batch: Batch, suffix: str) -> str:
     stem = _UNSAFE.sub("-", batch.name).strip("-.") or f"batch-{batch.id}"
     return f"{stem[:100]}{suffix}"
+
+
+@router.get(
+    "/{batch_id}/products",
+    response_model=ProductPage,
+    responses=errors(401, 404, 422),
+    summary="A page of the batch's products with their results",
+)
+def list_products(
+    batch_id: IdPath,
+    request: Request,
+    tenant: TenantDep,
+    session: SessionDep,
+    state: Annotated[JobState | None, Query(description="Only products in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ProductPage:
+    """In item order, as the web page's grid shows them: the state in words, what to do about
+    a failure, the video's and poster's URLs and duration."""
+    batch = _batch(session, tenant, batch_id)
+    after = decode_cursor(cursor, ("i",))["i"] if cursor else None
+    if after is not None and not isinstance(after, int):
+        decode_cursor("", ("i",))
+    jobs = product_page(
+        session, tenant.id, batch.id, state=state, after_index=after, limit=limit + 1
+    )
+    page, urls = jobs[:limit], _Urls(request)
+    more = len(jobs) > limit and page
+    return ProductPage(
+        items=[urls.product(job) for job in page],
+        next_cursor=encode_cursor({"i": page[-1].item_index}) if more else None,
+    )
 
 
 @router.get(
