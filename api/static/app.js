@@ -133,11 +133,18 @@ function counted(counts) {
 }
 
 function progressBar(batch) {
-  const bar = el("div");
-  bar.style.width = `${Math.round(batch.progress * 100)}%`;
-  return el("div", { class: batch.counts.failed ? "progress failures" : "progress",
-    role: "progressbar", "aria-valuenow": Math.round(batch.progress * 100),
-    "aria-valuemin": 0, "aria-valuemax": 100 }, bar);
+  // One bar in three parts: ready (green), failed (red), canceled (grey); the rest is to do.
+  const total = batch.item_count || 1;
+  const part = (name, count) => {
+    const span = el("span", { class: name });
+    span.style.width = `${(100 * count) / total}%`;
+    return span;
+  };
+  const percent = Math.round(batch.progress * 100);
+  return el("div", { class: "progress", role: "progressbar", "aria-valuenow": percent,
+    "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": `${percent}% finished` },
+    part("ok", batch.counts.succeeded || 0), part("bad", batch.counts.failed || 0),
+    part("off", batch.counts.canceled || 0));
 }
 
 function batchRow(batch) {
@@ -282,8 +289,8 @@ async function loadBatch() {
   $("batch-name").textContent = batch.name;
   $("batch-status").textContent = `${BATCH_WORDS[batch.status] || batch.status} · ${batch.item_count} products`;
   const bar = progressBar(batch);
-  bar.firstChild.id = "batch-progress";
-  $("batch-progress").parentElement.replaceWith(bar);
+  bar.id = "batch-progress";
+  $("batch-progress").replaceWith(bar);
   $("batch-counts").textContent = counted(batch.counts);
   $("batch-warning").textContent = batch.warning || "";
   $("batch-warning").hidden = !batch.warning;
@@ -348,11 +355,11 @@ async function loadSchedules() {
   const page = await api("/v1/schedules?limit=100");
   const rows = page.items.map((schedule) => el("tr", { "data-schedule": schedule.id },
     el("td", {}, el("strong", {}, schedule.name), schedule.enabled ? null : el("span", { class: "status" }, " (paused)")),
-    el("td", {}, el("code", {}, schedule.cron), ` ${schedule.timezone}`),
-    el("td", {}, when(schedule.next_run_at)),
-    el("td", {}, when(schedule.last_run_at),
+    el("td", { "data-label": "When" }, el("code", {}, schedule.cron), ` ${schedule.timezone}`),
+    el("td", { "data-label": "Next run" }, schedule.next_run_at ? when(schedule.next_run_at) : "paused"),
+    el("td", { "data-label": "Last run" }, schedule.last_run_at ? when(schedule.last_run_at) : "not run yet",
       schedule.last_batch_id ? [" ", el("a", { href: `#/batches/${schedule.last_batch_id}` }, "its batch")] : null),
-    el("td", {}, schedule.last_outcome || "—",
+    el("td", { "data-label": "Outcome" }, schedule.last_outcome || "—",
       schedule.last_error ? el("div", { class: "problem" }, schedule.last_error) : null)));
   $("schedule-table").querySelector("tbody").replaceChildren(...rows);
   $("schedule-table").hidden = !rows.length;
