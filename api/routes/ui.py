@@ -62,7 +62,7 @@ class SignedIn(BaseModel):
 @router.post(
     "/ui/session",
     response_model=SignedIn,
-    responses=errors(401, 422),
+    responses=errors(400, 401, 422),
     summary="Sign the web page in",
 )
 def sign_in(body: SignIn, request: Request, response: Response, session: SessionDep) -> SignedIn:

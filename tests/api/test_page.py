@@ -55,6 +55,11 @@ def test_a_wrong_or_empty_key_signs_nobody_in(app: object) -> None:
         "/ui/session", content=b"{", headers={"content-type": "application/json"}
     ).status_code in (400, 422)
     assert client.get("/ui/session").status_code == 401
+    # A form on another site can post text/plain that looks like JSON; it is not read as JSON.
+    forged = client.post(
+        "/ui/session", content=b'{"key": "x"}', headers={"content-type": "text/plain"}
+    )
+    assert forged.status_code == 422 and "set-cookie" not in forged.headers
 
 
 def test_a_change_by_cookie_needs_the_page_header(app: object, account: Account) -> None:
