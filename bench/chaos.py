@@ -1,7 +1,7 @@
 """`make chaos`: faults injected into a running batch, and a table of what became of its jobs.
 
     .venv/bin/python -m bench.chaos [--jobs 200] [--repeat N]
-        [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile]
+        [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile,variants]
 
 Each scenario runs its own stack against the emulator on loopback with at least 200 jobs, each
 job with a draft of its own, so that a render paid twice shows up as two completed renders of
@@ -11,6 +11,8 @@ the PostgreSQL restarted is the suite's own embedded server: never a server of t
 Every stack is supervised as `nemo-batch up` supervises its processes. The kill and Redis rows
 run 3 times by default (`--repeat N` sets every row's count): a fault that shows in one run of
 five is a fault, so each row prints its worst run beside its median.
+`variants` serves every backend variant of emulator/variants.py at once, with silences longer
+than the workers' request timeout, and counts renders of drafts the agent did not edit.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Outcome:
     failed: Counter[str] = field(default_factory=Counter)
     lost: int = 0
     duplicate_renders: int = 0
+    unedited_renders: int = 0
     seconds: float = 0.0
 
 
@@ -63,6 +66,9 @@ class Scenario:
     inject: Callable[[BenchStack, RedisServer, str, threading.Event], str]
     bound_s: float
     repeat: int = 1
+    emulator_args: tuple[str, ...] = ()
+    settings: dict[str, str] = field(default_factory=dict)
+    profile_fields: dict[str, object] = field(default_factory=dict)
 
 
 def _mid_pipeline(batch_id: str, share: float) -> bool:
@@ -134,6 +140,10 @@ def _none(_: BenchStack, __: RedisServer, batch_id: str, done: threading.Event) 
     return "hostile profile"
 
 
+def _variants(_: BenchStack, __: RedisServer, batch_id: str, done: threading.Event) -> str:
+    return "backend variants (all at once)"
+
+
 _TALLY: Counter[str] = Counter()
 
 
@@ -150,6 +160,15 @@ SCENARIOS = {
     "postgres": Scenario("postgres", "realistic", _restart_postgres, 600),
     "emulator": Scenario("emulator", "realistic", _restart_emulator, 600),
     "hostile": Scenario("hostile", "hostile", _none, 900),
+    "variants": Scenario(
+        "variants",
+        "realistic",
+        _variants,
+        900,
+        emulator_args=("--variant", "all", "--variant-rate", "0.3"),
+        settings={"NEMO_REQUEST_TIMEOUT_S": "1"},
+        profile_fields={"reply_delay_s": [120.0, 300.0]},  # 1.2-3 s of silence at x0.01
+    ),
 }
 
 
@@ -166,9 +185,11 @@ def run(scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path) -> 
         tmp / scenario.name,
         profile=scenario.profile,
         time_scale=0.01,
-        settings=SETTINGS,
-        emulator_args=REALISTIC_ARGS,
+        settings={**SETTINGS, **scenario.settings},
+        emulator_args=(*REALISTIC_ARGS, *scenario.emulator_args),
     ) as bench:
+        if scenario.profile_fields:
+            bench.stack.emulator.control("config", scenario.profile_fields)
         bench.start_workers(pipeline=3, stream=100)
         bench.make_tenant(inflight_limit=jobs)
         with bench.client() as client:
@@ -190,6 +211,7 @@ def run(scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path) -> 
         wait_until(lambda: _safe_final(batch_id, 0), 60, "the database")
         counts = jobs_by_state(batch_id)
         _TALLY.update(_completed(bench))
+        unedited = int(bench.stack.emulator.stats()["renders"].get("unedited_draft", 0))
         return Outcome(
             scenario=scenario.name,
             faults=faults[0] if faults else "fault not injected",
@@ -198,6 +220,7 @@ def run(scenario: Scenario, jobs: int, redis_server: RedisServer, tmp: Path) -> 
             failed=failures_by_code(batch_id),
             lost=jobs - sum(counts[s] for s in ("succeeded", "failed", "canceled")),
             duplicate_renders=sum(n - 1 for n in _TALLY.values() if n > 1),
+            unedited_renders=unedited,
             seconds=seconds,
         )
 
@@ -218,7 +241,7 @@ def _print(outcomes: list[Outcome]) -> None:
     width = max([len("failed (all runs)"), *(len(by_code(runs)) for runs in rows.values())])
     print(
         f"\n{'faults':34} {'runs':>4} {'jobs':>6} {'ok':>6} {'failed (all runs)':{width}} "
-        f"{'lost':>5} {'dup':>4} {'median':>7} {'worst':>7}"
+        f"{'lost':>5} {'dup':>4} {'unedit':>6} {'median':>7} {'worst':>7}"
     )
     for runs in rows.values():
         times = [run_.seconds for run_ in runs]
@@ -226,13 +249,18 @@ def _print(outcomes: list[Outcome]) -> None:
             f"{runs[0].faults[:34]:34} {len(runs):>4} {sum(r.submitted for r in runs):>6} "
             f"{sum(r.succeeded for r in runs):>6} {by_code(runs):{width}} "
             f"{sum(r.lost for r in runs):>5} {sum(r.duplicate_renders for r in runs):>4} "
+            f"{sum(r.unedited_renders for r in runs):>6} "
             f"{statistics.median(times):>6.0f}s {max(times):>6.0f}s"
         )
-    bad = [o.scenario for o in outcomes if o.lost or o.duplicate_renders]
+    bad = [o.scenario for o in outcomes if o.lost or o.duplicate_renders or o.unedited_renders]
     print(
-        "\nlost and duplicate renders: "
+        "\nlost, duplicate renders, renders of unedited drafts: "
         + ("0 in every run of every row" if not bad else f"NOT 0 in {sorted(set(bad))}")
     )
+    variants = [o for o in outcomes if o.scenario == "variants"]
+    if variants:
+        share = sum(o.succeeded for o in variants) / sum(o.submitted for o in variants)
+        print(f"backend variants: {share:.1%} succeeded (target >= 98%)")
 
 
 def main() -> None:

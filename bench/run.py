@@ -31,10 +31,11 @@ class Sizes:
     memory_jobs: int
     videos_full: int
     videos_quarter: int
+    requests_jobs: int
 
 
-FULL = Sizes(400, 1000, 5, 300, 30, 10_000, 3, 2000, 4, 8)
-QUICK = Sizes(150, 300, 3, 200, 15, 10_000, 1, 500, 2, 4)
+FULL = Sizes(400, 1000, 5, 300, 30, 10_000, 3, 2000, 4, 8, 200)
+QUICK = Sizes(150, 300, 3, 200, 15, 10_000, 1, 500, 2, 4, 60)
 Row = tuple[str, str, str, bool]
 
 
@@ -156,6 +157,20 @@ def _pipeline_figures(
             )
         )
         rows.append(("5. the same as PSS (shared pages split), MB", f"{mem.pss_mb:.0f}", "-", True))
+    if 8 in only:
+        from bench.backend_requests import requests_per_job
+
+        print("8. backend requests per succeeded job (realistic profile) ...", flush=True)
+        req = requests_per_job(tmp / "f8", sizes.requests_jobs, pipeline, stream)
+        print(f"   {req.requests} requests, {req.succeeded} ok: {req.breakdown()}", flush=True)
+        rows.append(
+            (
+                f"8. backend requests per succeeded job, realistic ({req.succeeded} ok)",
+                f"{req.per_succeeded_job:.1f}",
+                "<= 10",
+                req.per_succeeded_job <= 10,
+            )
+        )
     return rows
 
 

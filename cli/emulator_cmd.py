@@ -34,6 +34,8 @@ def emulator_command(
     rate_limit_burst: int | None = typer.Option(None, help="Override the profile's burst."),
     no_text_rate: float | None = typer.Option(None, help="Override the no-text share."),
     render_failure_rate: float | None = typer.Option(None, help="Override render failures."),
+    variant: list[str] = typer.Option([], help="Serve a backend variant (repeatable; all)."),
+    variant_rate: float | None = typer.Option(None, help="Share a variant applies to."),
 ) -> None:
     """Start the NemoVideo backend emulator (blocks until stopped)."""
     from emulator.config import build_config
@@ -48,7 +50,9 @@ def emulator_command(
                 "rate_limit_burst": rate_limit_burst,
                 "no_text_rate": no_text_rate,
                 "render_failure_rate": render_failure_rate,
+                "variant_rate": variant_rate,
             },
+            variants=variant,
             host=host,
             port=port,
             time_scale=time_scale,

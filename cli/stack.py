@@ -59,9 +59,12 @@ def port_free(port: int) -> bool:
 
 def start_stack(processes: ProcessSet, plan: StackPlan) -> RunningStack:
     """Start every process of `plan` in `processes` and wait until the API is ready."""
-    for name, port in (("API", plan.api_port), ("Flower", plan.flower_port)):
+    for name, port, option in (
+        ("API", plan.api_port, "--api-port"),
+        ("Flower", plan.flower_port, "--flower-port"),
+    ):
         if port and not port_free(port):
-            raise RuntimeError(f"port {port} for the {name} is in use: choose another one")
+            raise RuntimeError(f"port {port} for the {name} is in use: choose another ({option})")
     emulator_url = None
     if plan.emulator is not None:
         options = plan.emulator

@@ -187,6 +187,8 @@ class Job(TimestampMixin, Base):
     output: Mapped[Json | None] = mapped_column(default=None)
     timeline_summary: Mapped[str | None] = mapped_column(Text, default=None)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    throttled_since: Mapped[datetime | None] = mapped_column(default=None)
+    """Since when the job has been waiting on the backend's 429s; None when it is not."""
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     """While in the future, one worker owns the job's current step."""

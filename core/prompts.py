@@ -7,10 +7,16 @@ from typing import Any
 
 PLACEHOLDERS: tuple[str, ...] = ("title", "description", "duration_s", "aspect_ratio")
 
+STANDING_INSTRUCTION = (
+    "Decide every detail yourself and do not ask me any questions: make the finished video now."
+)
+"""Nobody answers the agent in a batch: every first message ends with this, whatever template
+made it (a question instead of an edit is followed up once, then fails the job)."""
+
 DEFAULT_TEMPLATE = (
     'Generate a {duration_s}-second {aspect_ratio} product video for "{title}". {description} '
     "Use the uploaded images, add the product title as a text overlay and short captions, "
-    "and background music. Make it ready to share on social media."
+    "and background music. Make it ready to share on social media. " + STANDING_INSTRUCTION
 )
 
 
@@ -41,6 +47,10 @@ def check_template(template: str) -> None:
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
-    """The message for one product; missing values render empty, extra spaces are collapsed."""
+    """The message for one product; missing values render empty, extra spaces are collapsed,
+    and the standing instruction ends it (appended to a user's own template)."""
     filled = {name: "" if values.get(name) is None else values[name] for name in PLACEHOLDERS}
-    return _SPACES.sub(" ", template.format_map(filled)).strip()
+    message = _SPACES.sub(" ", template.format_map(filled)).strip()
+    if STANDING_INSTRUCTION in message:
+        return message
+    return f"{message} {STANDING_INSTRUCTION}"

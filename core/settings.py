@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     nemo_request_timeout_s: float = 60.0
     nemo_generation_cost: int = 100
     nemo_edit_cost: int = 50
+    nemo_token_refresh_max_s: float = 900.0
+    """How long the shared anonymous token may keep being refused, re-acquired again and
+    again, before a job fails `token_invalid`."""
+    nemo_throttle_max_s: float = 6 * 3600.0
+    """How long a job may wait on 429s before it fails `rate_limited`."""
 
     # Pipeline limits.
     default_inflight_limit: int = 50

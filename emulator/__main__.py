@@ -37,6 +37,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit-burst", type=int, default=None)
     p.add_argument("--no-text-rate", type=float, default=None)
     p.add_argument("--render-failure-rate", type=float, default=None)
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="serve a backend variant (repeatable; `all`): see emulator/variants.py",
+    )
+    p.add_argument("--variant-rate", type=float, default=None)
     return p
 
 
@@ -50,7 +57,9 @@ def config_from_args(argv: list[str] | None = None) -> EmulatorConfig:
             "rate_limit_burst": args.rate_limit_burst,
             "no_text_rate": args.no_text_rate,
             "render_failure_rate": args.render_failure_rate,
+            "variant_rate": args.variant_rate,
         },
+        variants=args.variant,
         host=args.host,
         port=args.port,
         time_scale=args.time_scale,

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from emulator.variants import expand
+
 PROFILES_DIR = Path(__file__).parent / "profiles"
 EventShape = Literal["adk", "vendor"]
 
@@ -33,6 +35,10 @@ class FaultProfile:
     export_blocked_rate: float = 0.0
     """Share of render posts refused with HTTP 402 (plan tier), as if the account's plan
     forbade export; 1.0 blocks every export."""
+    variants: tuple[str, ...] = ()
+    """Backend variants served (emulator/variants.py); `all` is every one but stubborn_agent."""
+    variant_rate: float = 0.3
+    """Share of sessions, turns or renders a variant that applies to some of them applies to."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FaultProfile:
@@ -45,6 +51,8 @@ class FaultProfile:
         if unknown:
             raise ValueError(f"unknown profile fields: {', '.join(unknown)}")
         values = dict(changes)
+        if "variants" in values:
+            values["variants"] = expand(list(values["variants"]))
         for key in ("reply_delay_s", "render_delay_s"):
             if key in values:
                 low, high = (float(v) for v in values[key])
@@ -53,6 +61,9 @@ class FaultProfile:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def serves(self, variant: str) -> bool:
+        return variant in self.variants
 
 
 def load_profile(name_or_path: str) -> FaultProfile:
@@ -101,11 +112,15 @@ def build_config(
     data_dir: Path,
     profile: str = "ideal",
     profile_overrides: dict[str, Any] | None = None,
+    variants: list[str] | tuple[str, ...] = (),
     **settings: Any,
 ) -> EmulatorConfig:
-    """Config from a profile name/path, field overrides (None values ignored) and settings."""
+    """Config from a profile name/path, field overrides (None values ignored), variants served
+    on top of the profile's own, and settings."""
     loaded = load_profile(profile)
     overrides = {k: v for k, v in (profile_overrides or {}).items() if v is not None}
+    if variants:
+        overrides["variants"] = (*loaded.variants, *variants)
     if overrides:
         loaded = loaded.updated(overrides)
     values = {k: v for k, v in settings.items() if v is not None}

@@ -37,6 +37,11 @@ class RenderJob:
     completed_at: float | None = None
     canceled: bool = False
     task: asyncio.Task[None] | None = None
+    client_id: str | None = None
+    """The id the client posted under, when the backend assigned its own (`id`)."""
+    expired_first: bool | None = None
+    """expired_urls variant: whether the first URL handed out has already expired."""
+    stale_served: bool = False
 
     def duration_s(self) -> float:
         return int(self.draft.get("d") or 0) / 1000
@@ -81,6 +86,8 @@ class RenderManager:
         self.renderer = renderer
         self.jobs: dict[str, RenderJob] = {}
         self.used_ids: set[str] = set()
+        self.aliases: dict[str, str] = {}
+        """Client render id -> the backend's own id (status_words variant)."""
 
     def reset(self) -> None:
         for job in self.jobs.values():
@@ -88,15 +95,17 @@ class RenderManager:
                 job.task.cancel()
         self.jobs.clear()
         self.used_ids.clear()
+        self.aliases.clear()
         shutil.rmtree(self.renderer.out_dir / "finished", ignore_errors=True)
 
     def is_used(self, render_id: str) -> bool:
         return render_id in self.used_ids or self._record(render_id).exists()
 
     def find(self, render_id: str) -> RenderJob | None:
-        """A render of this process, or a completed one recorded on disk by an earlier run (a
-        backend restart loses renders in flight, not finished ones)."""
-        job = self.jobs.get(render_id)
+        """A render of this process (by its id or the id the client posted it under), or a
+        completed one recorded on disk by an earlier run (a backend restart loses renders in
+        flight, not finished ones)."""
+        job = self.jobs.get(render_id) or self.jobs.get(self.aliases.get(render_id, ""))
         if job is not None or "/" in render_id or render_id.startswith("."):
             return job
         record = self._record(render_id)
@@ -135,21 +144,27 @@ class RenderManager:
         }
         record.write_text(json.dumps(data))
 
-    def post(self, render_id: str, session_id: str, draft: dict[str, Any]) -> RenderJob:
+    def post(
+        self, render_id: str, session_id: str, draft: dict[str, Any], own_id: str | None = None
+    ) -> RenderJob:
+        """Start a render; under `own_id` (the backend's own id) when given."""
         profile = self.faults.profile
         key = session_id or "-"
         delay = self.faults.uniform("render_delay", profile.render_delay_s, key)
         job = RenderJob(
-            id=render_id,
+            id=own_id or render_id,
             session_id=session_id,
             draft=draft,
             draft_hash=draft_hash(draft),
             delay_s=self.config.scaled(delay),
             will_fail=self.faults.chance("render_failure", profile.render_failure_rate, key),
             created_at=time.time(),
+            client_id=render_id if own_id else None,
         )
         self.used_ids.add(render_id)
-        self.jobs[render_id] = job
+        self.jobs[job.id] = job
+        if own_id:
+            self.aliases[render_id] = own_id
         self.stats.render_posted(session_id, job.draft_hash)
         job.task = asyncio.create_task(self._run(job))
         return job

@@ -79,6 +79,11 @@ class Session:
     video_analyses: dict[str, Any] = field(default_factory=dict)
     generated_media: list[dict[str, Any]] = field(default_factory=list)
     turn_running: bool = False
+    agent_drafts: set[str] = field(default_factory=set)
+    """Hashes of every draft an agent turn produced in this session."""
+    pending_request: str | None = None
+    """The message a question answered (asks_question variant): the next message answers it."""
+    turns: int = 0
 
     def state(self) -> dict[str, Any]:
         return {

@@ -50,6 +50,8 @@ class Stats:
                 "canceled": self.renders["canceled"],
                 "rejected_reused_id": self.renders["rejected_reused_id"],
                 "cache_hits": self.renders["cache_hits"],
+                "unedited_draft": self.renders["unedited_draft"],
+                "expired_url_refused": self.renders["expired_url_refused"],
                 "by_session": dict(self.renders_by_session),
                 "by_draft_hash": dict(self.renders_by_draft),
                 "duplicate_drafts": sorted(h for h, n in self.renders_by_draft.items() if n > 1),

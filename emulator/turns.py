@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from emulator.agent import Plan
+from emulator.draft import draft_hash
 from emulator.events import EventWriter, text_chunks
 from emulator.runtime import Emulator
 from emulator.state import Session
@@ -71,6 +72,8 @@ async def run_turn(
             return
         if plan.apply is not None:
             plan.apply(session)
+            session.agent_drafts.add(draft_hash(session.draft))
+            session.pending_request = None  # the question it asked is answered
             stats.turns["applied"] += 1
         store.settle(session.user_id, charged)
         charged = 0
@@ -93,10 +96,17 @@ async def run_turn(
 
 
 async def relay(
-    queue: Queue, writer: EventWriter, keepalive_s: float, emulator: Emulator
+    queue: Queue,
+    writer: EventWriter,
+    keepalive_s: float | None,
+    emulator: Emulator,
+    turn: asyncio.Task[None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The stream body: queued events, a keep-alive whenever the turn is quiet for a while."""
+    """The stream body: queued events, a keep-alive whenever the turn is quiet for a while
+    (never, when `keepalive_s` is None). With `turn` given, a client that leaves before the
+    turn ends cancels it, as ADK does (long_silence variant)."""
     emulator.stats.stream_opened()
+    finished = False
     try:
         while True:
             try:
@@ -105,7 +115,11 @@ async def relay(
                 yield writer.keepalive()
                 continue
             if item is None:
+                finished = True
                 return
             yield item
     finally:
         emulator.stats.stream_closed()
+        if turn is not None and not finished and not turn.done():
+            turn.cancel()
+            emulator.stats.turns["canceled_on_leave"] += 1

@@ -1,7 +1,8 @@
 """The backend error policy of DESIGN.md as one table: a signal in, an outcome out.
 
 Steps never decide how to react to a backend error; they raise, and `outcome_for` looks the
-error up here. Token refresh (1001) happens in the runner, which retries the step once.
+error up here. Token refresh (1001) happens in the runner, which re-acquires the shared
+anonymous token and retries, backing off while it keeps being refused, for a bounded time.
 """
 
 import random

@@ -56,7 +56,8 @@ def _render_to_cancel(job_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
             return None  # retried meanwhile: its pipeline uses the render again
         if not has_render_in_flight(job.checkpoint):
             return None
-        return job.tenant_id, str(job.checkpoint["render_id"])
+        checkpoint = job.checkpoint
+        return job.tenant_id, str(checkpoint.get("backend_render_id") or checkpoint["render_id"])
 
 
 def _note(job_id: str, kind: str, message: str) -> None:

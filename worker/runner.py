@@ -4,11 +4,12 @@ No database transaction is open while the backend is called: claim, commit, work
 """
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -59,27 +60,43 @@ class StepContext:
         self.checkpoint.update(values)
 
 
-NOT_AN_ATTEMPT = frozenset({"rate_limited", "paced"})
+NOT_AN_ATTEMPT = frozenset({"rate_limited", "paced", "token_refresh"})
 """Backoffs that say nothing about the step itself: they do not use up its attempts."""
 
 StepFunction = Callable[[StepContext], Outcome]
 AfterCommit = Callable[[], None]
 
 
+@dataclass(frozen=True)
+class StepReport:
+    """What became of one run of a step: whether the chain goes on, and whether the job is
+    now waiting on the backend's 429s (shown in Flower as the task's result)."""
+
+    advanced: bool
+    throttled_since: datetime | None = None
+
+
 def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) -> bool:
     """Run `step` for the job if it is the job's current step; True if the job moved on to the
     next step in pipeline order (so the chain may go on), False otherwise."""
+    return run_step_reporting(job_id, step, function).advanced
+
+
+def run_step_reporting(
+    job_id: str | uuid.UUID, step: JobState, function: StepFunction
+) -> StepReport:
+    """`run_step`, telling also whether the job is throttled."""
     job_uuid = uuid.UUID(str(job_id))
     lease_s = get_settings().step_lease_s
     with get_engine().begin() as connection:
         claim = claim_step(connection, job_uuid, step, lease_s)
     if claim is None:
-        return False
+        return StepReport(False)
     attempts, tenant_id, batch_id = claim.step_attempts, claim.tenant_id, claim.batch_id
     if attempts > crash_limit():
         # Every try of this step took its worker down before recording an outcome (a crash,
         # running out of memory): running it again would take down the next worker too.
-        return apply_outcome(job_uuid, step, _crashed(step, attempts - 1), 0, attempt=attempts)
+        return _record(job_uuid, step, _crashed(step, attempts - 1), 0, attempt=attempts)
     token = configured_token(tenant_id, claim.backend_token)
     started = time.monotonic()
     outcome: Outcome
@@ -104,7 +121,7 @@ def run_step(job_id: str | uuid.UUID, step: JobState, function: StepFunction) ->
             )
             outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)
-    return apply_outcome(job_uuid, step, outcome, latency_ms, attempt=attempts)
+    return _record(job_uuid, step, outcome, latency_ms, attempt=attempts)
 
 
 def crash_limit() -> int:
@@ -152,15 +169,15 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
     attempt = Attempt(context.step, context.step_attempts)
     try:
         try:
-            return function(context)
+            outcome = function(context)
         except errors.TokenInvalid:
             if context.token.registered:
                 raise
-            # Single flight: drop the shared token only if it is still the refused one.
-            drop_anonymous_token(context.token.value)
-            context.token = _token_for(context.tenant_id)
-            context.client = client_for(context.token.value)
-            return function(context)
+            outcome = _with_fresh_anonymous_token(function, context)
+        else:
+            if context.checkpoint.get(TOKEN_REFUSED_SINCE):
+                context.save(**{TOKEN_REFUSED_SINCE: None})  # the token works again
+        return outcome
     except errors.NemoError as error:
         if isinstance(error, errors.RateLimited):
             slow_down_after_429(error)
@@ -177,10 +194,51 @@ def _execute(function: StepFunction, context: StepContext) -> Outcome:
         )
 
 
+TOKEN_REFUSED_SINCE = "token_refused_since"
+
+
+def _with_fresh_anonymous_token(function: StepFunction, context: StepContext) -> Outcome:
+    """Re-acquire the shared anonymous token (single flight: dropped only if it is still the
+    refused one) and run the step again. Refused again, the job backs off and tries once more,
+    for up to NEMO_TOKEN_REFRESH_MAX_S from the first refusal, not for one retry per step."""
+    drop_anonymous_token(context.token.value)
+    context.token = _token_for(context.tenant_id)
+    context.client = client_for(context.token.value)
+    try:
+        outcome = function(context)
+    except errors.TokenInvalid as again:
+        since_text = context.checkpoint.get(TOKEN_REFUSED_SINCE)
+        now = utcnow()
+        since = datetime.fromisoformat(str(since_text)) if since_text else now
+        if not since_text:
+            context.save(**{TOKEN_REFUSED_SINCE: now.isoformat()})
+        settings = get_settings()
+        if (now - since).total_seconds() >= settings.nemo_token_refresh_max_s:
+            return outcome_for(again, Attempt(context.step, context.step_attempts))
+        delay = random.uniform(0.5, 1.5) * min(settings.retry_base_delay_s, 10.0)
+        return Backoff(
+            delay,
+            "token_refresh",
+            "The backend refused the shared anonymous token again right after it was acquired "
+            "anew; acquiring another one shortly.",
+            http_status=again.http_status,
+            backend_code=again.code,
+        )
+    if context.checkpoint.get(TOKEN_REFUSED_SINCE):
+        context.save(**{TOKEN_REFUSED_SINCE: None})
+    return outcome
+
+
 def apply_outcome(
     job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_ms: int, *, attempt: int = 0
 ) -> bool:
     """Record what the step asked for; True if the job moved on to the next step in order."""
+    return _record(job_id, step, outcome, latency_ms, attempt=attempt).advanced
+
+
+def _record(
+    job_id: uuid.UUID, step: JobState, outcome: Outcome, latency_ms: int, *, attempt: int = 0
+) -> StepReport:
     if _plain_advance(step, outcome):
         assert isinstance(outcome, Advance)
         with get_engine().begin() as connection:
@@ -196,21 +254,47 @@ def apply_outcome(
             )
         if advanced:
             log.info("job %s: %s -> advance", job_id, step.value)
-        return advanced
+        return StepReport(advanced)
     after_commit: list[AfterCommit] = []
     advanced = False
     with session_scope() as session:
         job = get_job_for_update(session, job_id)
         if job is None or job.state != step.value:
-            return False  # canceled (or moved on) while the step ran: drop the outcome
+            return StepReport(False)  # canceled (or moved on) while the step ran: drop it
         job.lease_expires_at = None
         job.next_attempt_at = None  # a wait, if any, is set again by the outcome
+        outcome = _throttle(job, outcome)
         advanced = _apply(session, job, step, outcome, latency_ms, after_commit)
+        throttled_since = job.throttled_since
         ids = log_fields(job_id=job.id, batch_id=job.batch_id, step=step.value, state=job.state)
     log.info("job %s: %s -> %s", job_id, step.value, type(outcome).__name__.lower(), extra=ids)
     for action in after_commit:
         action()
-    return advanced
+    return StepReport(advanced, throttled_since)
+
+
+def _throttle(job: Job, outcome: Outcome) -> Outcome:
+    """Keep `throttled_since` while the backend answers 429 (our own pacing changes nothing),
+    clear it on any other answer, and fail the job once it has waited NEMO_THROTTLE_MAX_S."""
+    if isinstance(outcome, Backoff) and outcome.code == "paced":
+        return outcome
+    if not (isinstance(outcome, Backoff) and outcome.code == "rate_limited"):
+        job.throttled_since = None
+        return outcome
+    now = utcnow()
+    job.throttled_since = job.throttled_since or now
+    limit = get_settings().nemo_throttle_max_s
+    waited = (now - job.throttled_since).total_seconds()
+    if waited < limit:
+        return outcome
+    job.throttled_since = None
+    return Fail(
+        "rate_limited",
+        f"The backend kept answering HTTP 429 (too many requests) for {waited / 60:.0f} minutes "
+        f"(the limit is NEMO_THROTTLE_MAX_S = {limit:.0f} s). Lower NEMO_RATE_LIMIT_RPS or run "
+        "fewer jobs at once, then retry the job.",
+        http_status=429,
+    )
 
 
 def _plain_advance(step: JobState, outcome: Outcome) -> bool:
@@ -272,7 +356,10 @@ def _apply(
             )
             if code in NOT_AN_ATTEMPT:
                 job.step_attempts = max(0, job.step_attempts - 1)
-            transition(session, job, JobState.RETRY_WAIT, message=f"retry in {delay:.0f} s")
+            waiting = f"retry in {delay:.0f} s"
+            if code == "rate_limited" and job.throttled_since is not None:
+                waiting = f"throttled since {job.throttled_since:%Y-%m-%d %H:%M:%S} UTC; {waiting}"
+            transition(session, job, JobState.RETRY_WAIT, message=waiting)
             job.resume_state = step.value
             job.next_attempt_at = now + timedelta(seconds=delay)
             return False

@@ -10,7 +10,7 @@ from celery import Task
 from core.states import JobState
 from worker import admission, credits, housekeeping, recovery, render_cancels, schedules, webhooks
 from worker.celery_app import app
-from worker.runner import StepFunction, run_step
+from worker.runner import StepFunction, run_step_reporting
 from worker.steps.download import download_step
 from worker.steps.prompt import prompt_step
 from worker.steps.render import export_step, render_poll_step
@@ -18,11 +18,16 @@ from worker.steps.setup import session_step, token_step, upload_step
 
 
 def _step(task: Task, job_id: str, state: JobState, function: StepFunction) -> str:
-    if not run_step(job_id, state, function):
-        # Stop the chain here but end the task as a success, so Flower shows it finished;
-        # the job is carried on from Postgres (a due wait, a new chain, or nothing if final).
-        task.request.chain = None
-        task.request.callbacks = None
+    report = run_step_reporting(job_id, state, function)
+    if report.advanced:
+        return job_id
+    # Stop the chain here but end the task as a success, so Flower shows it finished; the job
+    # is carried on from Postgres (a due wait, a new chain, or nothing if final). The result,
+    # which no next task reads now, tells Flower's task info when the job waits on 429s.
+    task.request.chain = None
+    task.request.callbacks = None
+    if report.throttled_since is not None:
+        return f"{job_id} throttled since {report.throttled_since.isoformat()}"
     return job_id
 
 

@@ -39,6 +39,13 @@ class JobSummary(BaseModel):
     attempts: int
     error_code: str | None
     error_message: str | None
+    throttled: bool = Field(
+        default=False, description="The job is waiting because the backend answers HTTP 429."
+    )
+    throttled_since: datetime | None = Field(
+        default=None,
+        description="Since when; past NEMO_THROTTLE_MAX_S the job fails `rate_limited`.",
+    )
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -102,6 +109,8 @@ def job_summary(job: Any) -> JobSummary:
         attempts=job.attempts,
         error_code=job.error_code,
         error_message=job.error_message,
+        throttled=job.throttled_since is not None,
+        throttled_since=job.throttled_since,
         created_at=job.created_at,
         updated_at=job.updated_at,
         finished_at=job.finished_at,

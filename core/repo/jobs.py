@@ -87,7 +87,11 @@ def transition(
 RETRY_FORGETS: tuple[str, ...] = (
     "messages",
     "draft_hash",
+    "draft",
     "render_id",
+    "backend_render_id",
+    "url_refreshes",
+    "token_refused_since",
     "render_started_at",
     "render_failures",
     "renders_lost",

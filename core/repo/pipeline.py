@@ -156,6 +156,7 @@ def advance_to_next_step(
             next_attempt_at=None,
             heartbeat_at=utcnow(),
             step_attempts=0,
+            throttled_since=None,
             **fields,
         )
         .returning(JOBS.c.id)

@@ -37,7 +37,8 @@ async def anonymous_token(request: Request, emulator: EmulatorDep) -> dict[str, 
             "expires_at": iso(token.expires_at),
             "expires_in": int(emulator.config.anon_token_ttl_s),
             "credits": account.available,
-        }
+        },
+        emulator,
     )
 
 
@@ -55,7 +56,8 @@ async def create_session(
         token.user_id, str(body.get("task_name") or "project"), str(body.get("language") or "en")
     )
     return ok(
-        {"task_id": session.task_id, "session_id": session.session_id, "user_id": token.user_id}
+        {"task_id": session.task_id, "session_id": session.session_id, "user_id": token.user_id},
+        emulator,
     )
 
 
@@ -64,7 +66,7 @@ async def session_state(
     user: str, session_id: str, emulator: EmulatorDep, token: TokenDep
 ) -> dict[str, Any]:
     check_user_segment(user, token)
-    return ok(require_session(emulator, session_id, token).state())
+    return ok(require_session(emulator, session_id, token).state(), emulator)
 
 
 @router.get("/api/credits/balance/simple")
@@ -75,5 +77,6 @@ async def credit_balance(emulator: EmulatorDep, token: TokenDep) -> dict[str, An
             "available": account.available,
             "frozen": account.frozen,
             "total": account.available + account.frozen,
-        }
+        },
+        emulator,
     )

@@ -15,8 +15,12 @@ ATTRIBUTION_HEADERS = ("x-skill-source", "x-skill-version", "x-skill-platform")
 NO_AUTH_PATHS = {"/api/auth/anonymous-token"}
 
 
-def ok(data: Any, message: str = "success") -> dict[str, Any]:
-    return {"code": 0, "message": message, "data": data}
+def ok(data: Any, emulator: Emulator | None = None) -> dict[str, Any]:
+    """The success envelope: `{"code": 0, ...}`, or `{"status": "success", ...}` under the
+    status_envelope variant."""
+    if emulator is not None and emulator.faults.profile.serves("status_envelope"):
+        return {"status": "success", "data": data}
+    return {"code": 0, "message": "success", "data": data}
 
 
 class EnvelopeError(Exception):
@@ -32,11 +36,15 @@ class EnvelopeError(Exception):
 class HttpError(Exception):
     """An error told with an HTTP status and a JSON body."""
 
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: Any, headers: dict[str, str] | None = None, *, raw: bool = False
+    ) -> None:
         super().__init__(str(body))
         self.status = status
         self.body = body
         self.headers = headers or {}
+        self.raw = raw
+        """Always sent with its HTTP status (a download: no JSON client reads it)."""
 
 
 async def envelope_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -45,9 +53,23 @@ async def envelope_error_handler(request: Request, exc: Exception) -> JSONRespon
     return JSONResponse({"code": exc.code, "message": exc.message, "data": exc.data})
 
 
-async def http_error_handler(_: Request, exc: Exception) -> JSONResponse:
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HttpError)
+    emulator: Emulator = request.app.state.emulator
+    if emulator.faults.profile.serves("codes_in_200") and not exc.raw:
+        return in_200_body(request, exc.status, exc.body, exc.headers)
     return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+
+def in_200_body(
+    request: Request, status: int, body: Any, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An error told as HTTP 200 with its status as `code` (the codes_in_200 variant)."""
+    answer = dict(body) if isinstance(body, dict) else {"message": str(body)}
+    message = answer.get("message") or answer.get("error") or answer.get("detail") or "error"
+    code = answer.get("code") if isinstance(answer.get("code"), int) else status
+    request.scope["emulator.code"] = code
+    return JSONResponse({**answer, "code": code, "message": message, "data": None}, 200, headers)
 
 
 def get_emulator(request: Request) -> Emulator:
@@ -89,11 +111,17 @@ async def gate(request: Request, emulator: EmulatorDep) -> None:
     profile = emulator.faults.profile
     if emulator.faults.chance("random_429", profile.random_429_rate, name):
         raise _too_many(emulator.config.scaled(profile.random_429_retry_after_s))
+    body_429_rate = profile.variant_rate / 3 if profile.serves("codes_in_200") else 0.0
+    if emulator.faults.chance("body_429", body_429_rate, name):
+        with_header = emulator.faults.rng("body_429_header", name).random() < 0.5
+        wait = emulator.config.scaled(profile.random_429_retry_after_s)
+        raise _too_many(wait if with_header else None)
 
 
-def _too_many(wait_s: float) -> HttpError:
+def _too_many(wait_s: float | None) -> HttpError:
     body = {"code": 429, "message": "Too many requests: retry later"}
-    return HttpError(429, body, {"Retry-After": retry_after_header(wait_s)})
+    headers = {"Retry-After": retry_after_header(wait_s)} if wait_s is not None else {}
+    return HttpError(429, body, headers)
 
 
 def authenticate(emulator: Emulator, request: Request) -> Token:

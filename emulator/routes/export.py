@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
-from emulator.draft import has_segments
+from emulator.draft import draft_hash, has_segments
+from emulator.render_answers import own_render_id, refused_download, status_answer
 from emulator.renders import RenderJob
 from emulator.routes.deps import (
     ATTRIBUTION_HEADERS,
@@ -45,10 +46,16 @@ def _job(emulator: Emulator, render_id: str) -> RenderJob:
 
 
 def _answer(job: RenderJob, request: Request, emulator: Emulator) -> dict[str, Any]:
-    root = base_url(request, emulator)
-    if emulator.config.event_shape == "vendor":
-        return job.vendor_shape(root)
-    return {"success": True, "data": job.data(root), "error": job.error}
+    return status_answer(job, base_url(request, emulator), emulator)
+
+
+def _note_unedited(emulator: Emulator, session_id: str, draft: Any) -> None:
+    """Count a render of a draft no agent turn of that session produced (a client that exports
+    a draft the agent did not edit)."""
+    session = emulator.store.sessions.get(session_id)
+    produced = session.agent_drafts if session is not None else set()
+    if not isinstance(draft, dict) or draft_hash(draft) not in produced:
+        emulator.stats.renders["unedited_draft"] += 1
 
 
 @router.post("/api/render/proxy/lambda")
@@ -73,11 +80,15 @@ async def post_render(request: Request, emulator: EmulatorDep) -> dict[str, Any]
         emulator.stats.renders["rejected_reused_id"] += 1
         raise _failure(409, "render id already used")
     draft = body.get("draft")
+    session_id = str(body.get("sessionId") or body.get("session_id") or "")
+    _note_unedited(emulator, session_id, draft)
     if not has_segments(draft):
         raise _failure(400, "draft has no segments: nothing to render")
     assert isinstance(draft, dict)
-    session_id = str(body.get("sessionId") or body.get("session_id") or "")
-    job = emulator.renders.post(render_id, session_id, draft)
+    own_id = None
+    if emulator.faults.profile.serves("status_words"):
+        own_id = own_render_id(emulator, render_id)
+    job = emulator.renders.post(render_id, session_id, draft, own_id)
     return _answer(job, request, emulator)
 
 
@@ -92,12 +103,26 @@ async def cancel_render(render_id: str, request: Request, emulator: EmulatorDep)
     render_token(request, emulator)
     job = _job(emulator, render_id)
     emulator.renders.cancel(job)
+    if emulator.faults.profile.serves("status_envelope"):
+        return {"status": "success", "data": None}
     return _answer(job, request, emulator)
 
 
 @router.get("/api/render/proxy/{render_id}/download", response_model=None)
-async def download(render_id: str, emulator: EmulatorDep) -> FileResponse:
-    job = _job(emulator, render_id)
+async def download(
+    render_id: str, emulator: EmulatorDep, expires: str | None = None
+) -> FileResponse | HTMLResponse:
+    job = emulator.renders.find(render_id)
+    if job is None:
+        raise HttpError(
+            404, {"success": False, "error": f"render not found: {render_id}"}, raw=True
+        )
+    refused = refused_download(job, expires, emulator)
+    if refused == 0:
+        return HTMLResponse("<html><body><h1>This link has expired</h1></body></html>")
+    if refused is not None:
+        raise HttpError(refused, {"error": "Request has expired", "code": refused}, raw=True)
     if job.status != "completed" or job.output is None or not job.output.exists():
-        raise _failure(409, f"render {render_id} is {job.status}, not completed")
-    return FileResponse(job.output, media_type="video/mp4", filename=f"{render_id}.mp4")
+        body = {"success": False, "error": f"render {render_id} is {job.status}, not completed"}
+        raise HttpError(409, body, raw=True)
+    return FileResponse(job.output, media_type="video/mp4", filename=f"{job.id}.mp4")

@@ -84,7 +84,7 @@ async def upload(
         session.media.append(item)
         session.video_infos.append(info)
         infos.append(info)
-    return ok({"files": infos, "session_state_applied": True})
+    return ok({"files": infos, "session_state_applied": True}, emulator)
 
 
 def _discard(received: list[media.ReceivedFile]) -> None:

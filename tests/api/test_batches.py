@@ -11,6 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from core.prompts import STANDING_INSTRUCTION
 from tests.api.conftest import Account, create_batch, unique_image, upload
 
 
@@ -67,7 +68,8 @@ def test_each_job_stores_its_resolved_input_for_the_worker(
     first, second = stored_jobs(batch["id"])
     assert first.priority == 8
     assert first.ref == "sku-1"
-    assert first.input["messages"] == ["Mug in 10s at 16:9: Blue.", "Make the music calmer."]
+    rendered = f"Mug in 10s at 16:9: Blue. {STANDING_INSTRUCTION}"  # nobody answers the agent
+    assert first.input["messages"] == [rendered, "Make the music calmer."]
     assert first.input["aspect_ratio"] == "16:9"
     assert first.input["duration_s"] == 10
     assert first.input["language"] == "de"

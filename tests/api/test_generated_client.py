@@ -21,7 +21,6 @@ from tests.support.waiting import wait_for
 
 __all__ = ["api_server"]  # the fixture: the app served by uvicorn over the test database
 
-GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 CONFIG = Path(__file__).parents[2] / "api" / "openapi-client.yaml"
 PACKAGE = "nemo_batch_client"
 
@@ -44,7 +43,9 @@ def generation(
     path.write_text(json.dumps(document))
     run = subprocess.run(
         [
-            str(GENERATOR),
+            sys.executable,
+            "-m",
+            "openapi_python_client",
             "generate",
             "--path",
             str(path),
@@ -85,7 +86,7 @@ def test_the_generator_makes_every_operation_without_a_warning(
 ) -> None:
     folder, output = generation
     assert "Could not find reference" not in output
-    assert "WARNING" not in output, output
+    assert "warning" not in output.lower(), output
     operation_ids = {
         operation["operationId"]
         for operations in document["paths"].values()

@@ -73,6 +73,21 @@ def test_a_waiting_job_shows_the_step_it_returns_to(client: TestClient, account:
     assert (job["step"], job["bind_url"]) == ("prompt", "https://b/x")
 
 
+def test_a_job_waiting_on_429s_shows_throttled_and_since_when_in_detail_and_list(
+    client: TestClient, account: Account
+) -> None:
+    batch_id, job_id = one_job(client, account)
+    job = client.get(f"/v1/jobs/{job_id}", headers=account.headers).json()
+    assert (job["throttled"], job["throttled_since"]) == (False, None)
+    since = datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
+    update_job(job_id, state="retry_wait", resume_state="upload", throttled_since=since)
+    job = client.get(f"/v1/jobs/{job_id}", headers=account.headers).json()
+    assert job["throttled"] is True
+    assert datetime.fromisoformat(job["throttled_since"]) == since
+    listed = client.get(f"/v1/batches/{batch_id}/jobs", headers=account.headers).json()
+    assert listed["items"][0]["throttled"] is True
+
+
 def test_a_finished_job_shows_its_output_without_internal_paths(
     client: TestClient, account: Account, finished_job: str
 ) -> None:

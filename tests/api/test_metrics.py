@@ -114,3 +114,26 @@ def test_job_gauges_and_event_counters_move_as_jobs_change_state(
         )
         == 1
     )
+
+
+def test_work_due_that_nothing_picks_up_shows_as_overdue_and_queues_without_consumers(
+    client: TestClient, account: Account, redis_client: Any
+) -> None:
+    from core.repo.jobs import utcnow
+
+    batch = create_batch(client, account, items=[{"title": "stalled"}, {"title": "fine"}])
+    stalled, fine = job_ids(client, account, batch["id"])
+    update_job(stalled, state="retry_wait", next_attempt_at=utcnow() - timedelta(minutes=5))
+    update_job(fine, state="retry_wait", next_attempt_at=utcnow() + timedelta(minutes=5))
+    redis_client.rpush("poll", "a message nobody takes")
+    redis_client.set("nemo:consumer:stream:stream-1@host", 1, ex=30)
+
+    values = scrape(client)
+
+    assert values[("nemo_jobs_overdue", ())] >= 1
+    assert values[("nemo_jobs_overdue_oldest_seconds", ())] >= 290
+    assert values[("nemo_queue_consumers", (("queue", "poll"),))] == 0
+    assert values[("nemo_queue_depth", (("queue", "poll"),))] == 1
+    assert values[("nemo_queue_consumers", (("queue", "stream"),))] == 1
+    update_job(stalled, state="failed", next_attempt_at=None)
+    update_job(fine, state="failed", next_attempt_at=None)

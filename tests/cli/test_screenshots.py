@@ -26,7 +26,10 @@ from tests.support.waiting import wait_for
 from tests.worker.stack import fresh_database
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs a browser: install Debian's chromium package (apt-get install chromium)",
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = TEST_REDIS_URL.rsplit("/", 1)[0] + "/10"  # its own db: other suites flush 15

@@ -14,9 +14,9 @@ import pytest
 from worker.nemo import (
     BackendUnavailable,
     NemoClient,
+    OutputExpired,
     ProtocolError,
     RateLimited,
-    RenderNotFound,
     SessionState,
 )
 
@@ -403,7 +403,7 @@ def test_a_failed_download_leaves_no_file_behind(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailable):
         FakeBackend(cut).client().download("/o.mp4", dest)
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(RenderNotFound):
+    with pytest.raises(OutputExpired):
         client_answering(404, {"detail": "Not Found"}).download("/o.mp4", dest)
     assert list(tmp_path.iterdir()) == []
 

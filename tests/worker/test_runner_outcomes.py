@@ -149,3 +149,63 @@ def test_a_step_whose_every_try_killed_its_worker_fails_the_job_instead_of_runni
     assert job.state == JobState.FAILED and job.error_code == "worker_crashed"
     assert f"started {crash_limit()} times" in job.error_message
     assert ("error", "download", job.error_message) in _events(job_id)
+
+
+def test_a_job_waiting_on_429s_shows_throttled_since_and_anything_else_clears_it(
+    settings: object,
+) -> None:
+    from worker.outcomes import Wait
+    from worker.runner import apply_outcome
+
+    job_id = _job_at(JobState.UPLOAD, step_attempts=1)
+    apply_outcome(job_id, JobState.UPLOAD, Backoff(1.0, "rate_limited", "429"), latency_ms=5)
+    first = _job(job_id).throttled_since
+    assert first is not None
+    _back_at(job_id, JobState.UPLOAD)
+    apply_outcome(job_id, JobState.UPLOAD, Backoff(1.0, "paced", "our own pacing"), latency_ms=5)
+    assert _job(job_id).throttled_since == first  # our own pacing is no answer from the backend
+    _back_at(job_id, JobState.UPLOAD)
+    apply_outcome(job_id, JobState.UPLOAD, Backoff(1.0, "rate_limited", "429"), latency_ms=5)
+    assert _job(job_id).throttled_since == first  # since the first 429, not the latest
+    assert "throttled since" in (_events(job_id)[-1][2] or "")
+    _back_at(job_id, JobState.UPLOAD)
+    apply_outcome(job_id, JobState.UPLOAD, Wait(1.0), latency_ms=5)
+    assert _job(job_id).throttled_since is None
+
+
+def test_a_job_throttled_longer_than_the_limit_fails_rate_limited(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from core.db import session_scope
+    from core.models import Job
+    from core.repo.jobs import utcnow
+    from core.settings import get_settings
+    from worker.runner import apply_outcome
+
+    monkeypatch.setenv("NEMO_THROTTLE_MAX_S", "3600")
+    get_settings.cache_clear()
+    job_id = _job_at(JobState.PROMPT, step_attempts=1)
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.throttled_since = utcnow() - timedelta(hours=2)
+    apply_outcome(job_id, JobState.PROMPT, Backoff(1.0, "rate_limited", "429"), latency_ms=5)
+
+    job = _job(job_id)
+    assert job.state == JobState.FAILED
+    assert job.error_code == "rate_limited"
+    assert "429" in job.error_message and "NEMO_THROTTLE_MAX_S" in job.error_message
+    assert job.throttled_since is None
+
+
+def _back_at(job_id: uuid.UUID, step: JobState) -> None:
+    """The due wait claimed: the job is at its step again (what claim_due does)."""
+    from core.db import session_scope
+    from core.models import Job
+
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.state = step.value

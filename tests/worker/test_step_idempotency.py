@@ -192,15 +192,15 @@ def test_upload_step_twice_uploads_each_medium_once(tmp_path: Path) -> None:
         h.advance_to(job_id, JobState.UPLOAD)
 
         # The worker dies after uploading, before the outcome is recorded: the uploads were
-        # checkpointed one by one, so the re-run uploads nothing.
+        # checkpointed as soon as the backend took them, so the re-run uploads nothing.
         upload_step(context_for(job_id, JobState.UPLOAD))
-        assert h.calls(UPLOAD) == 2
+        assert h.calls(UPLOAD) == 1  # both images in one request
         assert run_step(job_id, JobState.UPLOAD, upload_step) is True
         assert run_step(job_id, JobState.UPLOAD, upload_step) is False
         rewind(job_id, JobState.UPLOAD)
         assert run_step(job_id, JobState.UPLOAD, upload_step) is True
 
-        assert h.calls(UPLOAD) == 2
+        assert h.calls(UPLOAD) == 1
         assert len(job(job_id).checkpoint["uploads"]) == 2
 
 

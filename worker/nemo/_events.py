@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import scrub
+from ._classify import Call, classify, code_of
+from .errors import NemoError, scrub
 
 EventKind = Literal["text", "tool_call", "tool_result", "keepalive", "error", "other"]
 
@@ -39,6 +40,8 @@ class TurnEvent:
     tool_call: ToolCall | None = None
     tool_result: ToolResult | None = None
     error: str | None = None
+    failure: NemoError | None = None
+    """An error event with a code: what the same code means anywhere else (1001, 2001...)."""
 
 
 @dataclass
@@ -51,6 +54,8 @@ class TurnResult:
     keepalives: int = 0
     events: int = 0
     error: str | None = None
+    failure: NemoError | None = None
+    """The first in-stream error that carried a code (or status), classified."""
     cut: bool = False
     deadline_hit: bool = False
     elapsed_s: float = 0.0
@@ -86,33 +91,66 @@ class TurnCollector:
             result.tool_results.append(event.tool_result)
         elif event.kind == "error" and event.error:
             result.error = event.error if result.error is None else f"{result.error}; {event.error}"
+            if result.failure is None and event.failure is not None:
+                result.failure = event.failure
 
     def finish(self) -> TurnResult:
         self.result.text = "".join(self._full) if self._full else "".join(self._partial)
         return self.result
 
 
-def interpret(data: str, secrets: tuple[str | None, ...] = ()) -> list[TurnEvent]:
-    """The events one `data:` payload stands for; an empty payload is a keep-alive."""
+def interpret(
+    data: str, secrets: tuple[str | None, ...] = (), *, sse_event: str = ""
+) -> list[TurnEvent]:
+    """The events one `data:` payload stands for; an empty payload is a keep-alive.
+
+    `sse_event` is the SSE `event:` field: `error` makes the payload an error, whatever it holds.
+    """
     if not data.strip():
+        if sse_event == "error":
+            return [TurnEvent("error", error="error event in the stream")]
         return [TurnEvent("keepalive")]
     try:
         payload = json.loads(data)
     except ValueError:
-        return [TurnEvent("other")]
+        payload = None
     if not isinstance(payload, dict):
+        if sse_event == "error":
+            return [TurnEvent("error", error=scrub(data, secrets))]
         return [TurnEvent("other")]
-    error = payload.get("error") or payload.get("errorMessage") or payload.get("error_message")
-    if error:
-        if isinstance(error, dict):
-            error = error.get("message") or json.dumps(error)
-        return [TurnEvent("error", error=scrub(error, secrets))]
+    failed = _failure(payload, secrets, sse_event)
+    if failed is not None:
+        return [failed]
     content = payload.get("content")
     if isinstance(payload.get("type"), str) and not isinstance(content, dict):
         return [_vendor_event(payload, secrets)]
     if isinstance(content, dict):
         return _adk_events(payload, content) or [TurnEvent("other")]
     return [TurnEvent("other")]
+
+
+def _failure(
+    payload: dict[str, Any], secrets: tuple[str | None, ...], sse_event: str
+) -> TurnEvent | None:
+    """An error event: `error` set, a non-zero `code`, `type: error` or `event: error`; one with
+    a code is classified like the same code anywhere else."""
+    code = code_of(payload)
+    error = payload.get("error") or payload.get("errorMessage") or payload.get("error_message")
+    is_error = (
+        bool(error)
+        or (code is not None and code not in (0, 200))
+        or sse_event == "error"
+        or str(payload.get("type") or "").lower() == "error"
+    )
+    if not is_error:
+        return None
+    if isinstance(error, dict):
+        error = error.get("message") or json.dumps(error)
+    text = error or _first_str(payload, "message", "content", "text") or "error in stream"
+    failure = None
+    if code is not None and code not in (0, 200):
+        failure = classify(Call.MESSAGE, http_status=None, body=payload, secrets=secrets)
+    return TurnEvent("error", error=scrub(text, secrets), failure=failure)
 
 
 def _vendor_event(payload: dict[str, Any], secrets: tuple[str | None, ...]) -> TurnEvent:
@@ -137,9 +175,6 @@ def _vendor_event(payload: dict[str, Any], secrets: tuple[str | None, ...]) -> T
         return TurnEvent("tool_result", tool_result=result)
     if kind in ("heartbeat", "ping", "keepalive", "keep_alive"):
         return TurnEvent("keepalive")
-    if kind == "error":
-        message = _first_str(payload, "message", "content", "text") or "error in stream"
-        return TurnEvent("error", error=scrub(message, secrets))
     return TurnEvent("other")
 
 

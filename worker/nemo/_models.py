@@ -238,10 +238,33 @@ _STATUS_WORDS: dict[str, RenderState] = {
     "done": "completed",
     "finished": "completed",
     "failed": "failed",
+    "failure": "failed",
     "error": "failed",
+    "errored": "failed",
+    "timeout": "failed",
+    "timed_out": "failed",
     "canceled": "canceled",
     "cancelled": "canceled",
 }
+_URL_KEYS = ("outputUrl", "output_url", "downloadUrl", "download_url", "url", "videoUrl")
+
+
+def _first_url(value: Any) -> str | None:
+    """A URL given as a string, an object with a URL key, or the first of a list of either."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, list):
+        for item in value:
+            found = _first_url(item)
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key in _URL_KEYS:
+            found = _first_url(value.get(key))
+            if found:
+                return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -264,22 +287,25 @@ class RenderStatus:
 
     @classmethod
     def parse(cls, payload: Any, render_id: str) -> RenderStatus:
-        """Reads `data.outputUrl`, `data.output.url` and top-level `taskId/status/output.url`."""
+        """Reads every shape of nemo-api.md: `data.outputUrl`, `output.url`, top-level `taskId`,
+        any URL key listed there, `output` as a string or a list; status words in any case.
+
+        `id` is the render id the backend answered with (its own, if it assigned one)."""
         data = need_dict(payload, "render status")
-        output = pick(data, "output", default={})
-        if not isinstance(output, dict):
-            output = {"url": output} if isinstance(output, str) else {}
+        output = pick(data, "output", "outputs", default={})
         raw_status = str(pick(data, "status", "state", default="unknown")).strip().lower()
         error = pick(data, "error", "errorMessage", "error_message")
         if isinstance(error, dict):
             error = error.get("message") or json.dumps(error)
         progress = _opt_float(pick(data, "progress", default=0)) or 0.0
+        details = output if isinstance(output, dict) else {}
+        url = _first_url({k: data.get(k) for k in _URL_KEYS}) or _first_url(output)
         return cls(
             id=str(pick(data, "id", "taskId", "task_id", "renderId", "render_id") or render_id),
-            status=_STATUS_WORDS.get(raw_status, "unknown"),
+            status=_STATUS_WORDS.get(raw_status.replace(" ", "_").replace("-", "_"), "unknown"),
             progress=max(0, min(100, round(progress))),
-            output_url=pick(data, "outputUrl", "output_url", default=None) or output.get("url"),
+            output_url=url,
             error=scrub(error) if error else None,
-            duration=_opt_float(pick(output, "duration", default=pick(data, "duration"))),
-            size=_opt_int(pick(output, "size", default=pick(data, "size"))),
+            duration=_opt_float(pick(details, "duration", default=pick(data, "duration"))),
+            size=_opt_int(pick(details, "size", default=pick(data, "size"))),
         )

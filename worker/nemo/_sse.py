@@ -80,7 +80,7 @@ def read_turn(
     try:
         for sse in source.iter_sse():
             collector.result.events += 1
-            for event in interpret(sse.data, secrets):
+            for event in interpret(sse.data, secrets, sse_event=sse.event):
                 emit(event)
             if time.monotonic() >= deadline:
                 raise _DeadlineHit

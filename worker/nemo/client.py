@@ -152,7 +152,9 @@ class NemoClient:
     ) -> TurnResult:
         """Send one message and read the turn until the stream closes or `deadline_s` passes.
 
-        Errors before the stream opens raise; a break mid-stream returns `cut=True`.
+        The wait for bytes is bounded by `deadline_s` only, never by the per-request timeout.
+        Errors before the stream opens raise; a break mid-stream returns `cut=True`; an error
+        event with a code inside the stream comes back classified as `failure`.
         """
         started = time.monotonic()
         deadline = started + deadline_s
@@ -162,10 +164,11 @@ class NemoClient:
             "session_id": session_id,
             "new_message": {"parts": [{"text": text}]},
         }
-        read = self._timeout.read
+        # Silence is no reason to leave: a generation may send nothing for minutes, and a
+        # client that leaves may cancel the agent's run. Only the turn's ceiling ends the wait.
         timeout = httpx.Timeout(
             connect=self._timeout.connect,
-            read=min(read, deadline_s) if read is not None else deadline_s,
+            read=deadline_s,
             write=self._timeout.write,
             pool=self._timeout.pool,
         )
@@ -184,7 +187,7 @@ class NemoClient:
             raise self._unavailable(Call.MESSAGE, exc) from exc
         log.info(
             "run_sse session=%s events=%d keepalives=%d tools=%s text=%s cut=%s deadline=%s "
-            "in %.1fs",
+            "failure=%s in %.1fs",
             session_id,
             turn.events,
             turn.keepalives,
@@ -192,6 +195,7 @@ class NemoClient:
             turn.has_text,
             turn.cut,
             turn.deadline_hit,
+            type(turn.failure).__name__ if turn.failure else None,
             turn.elapsed_s,
         )
         return turn

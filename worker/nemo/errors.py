@@ -9,7 +9,8 @@
      │    ├── ClientIdMissing      HTTP 400 on the anonymous-token call: make a client id
      │    ├── SessionLost          code 1002, /run_sse 404 "Session not found": new session
      │    ├── OutOfCredits         code 2001; bind_url for anonymous users, else None
-     │    └── RenderIdConflict     the render id was already used: ask its status
+     │    ├── RenderIdConflict     the render id was already used: ask its status
+     │    └── OutputExpired        a download refused (401/403/404/410): ask for a fresh URL
      └── PermanentError            the same request fails the same way (retryable = False)
           ├── UnsupportedMedia     code 4001, HTTP 415
           ├── MediaTooLarge        code 4002, HTTP 413
@@ -17,6 +18,9 @@
           ├── RenderNotFound       no render has that id
           ├── RequestRejected      any other refusal (unknown code, other 4xx)
           └── ProtocolError        an answer this client cannot read
+
+Every answer (HTTP status, `code` in an HTTP 200 body, envelope, stream event) is turned into
+one of these by one classifier (`_classify.classify`): a 429 is `RateLimited` wherever it came.
 
 Messages are built from backend codes and scrubbed server text only: no token ever appears in
 an error's str, repr or args.
@@ -36,6 +40,7 @@ __all__ = [
     "MediaTooLarge",
     "NemoError",
     "OutOfCredits",
+    "OutputExpired",
     "PermanentError",
     "ProtocolError",
     "RateLimited",
@@ -196,6 +201,12 @@ class OutOfCredits(RecoverableError):
 
 class RenderIdConflict(RecoverableError):
     advice = "ask the status of that render id before posting again with a new id"
+
+
+class OutputExpired(RecoverableError):
+    """A download of the render's output was refused: a signed URL that expired, most likely."""
+
+    advice = "ask the render's status again for a fresh output URL, then download it"
 
 
 class PermanentError(NemoError):

@@ -1,4 +1,8 @@
-"""Download the rendered MP4 into storage, check that it plays, and cut its poster frame."""
+"""Download the rendered MP4 into storage, check that it plays, and cut its poster frame.
+
+A download refused (401/403/404/410: a signed URL that expired) or a body that is not a video
+(an HTML or JSON page) asks the render's status again for a fresh URL, a few times.
+"""
 
 import os
 
@@ -6,10 +10,25 @@ from core.settings import get_settings
 from core.states import JobState
 from core.storage import Storage
 from worker.nemo import errors
-from worker.outcomes import Advance, Fail, Outcome
+from worker.outcomes import Advance, Fail, Outcome, Restart
 from worker.runner import StepContext
 from worker.steps.render import export_again_after_loss
 from worker.video import NotAVideo, probe, write_poster
+
+MAX_URL_REFRESHES = 3
+
+
+def refresh_output_url(context: StepContext, what: str) -> Outcome | None:
+    """Poll the render again for a fresh URL; None once the refreshes are used up."""
+    refreshes = int(context.checkpoint.get("url_refreshes") or 0) + 1
+    if refreshes > MAX_URL_REFRESHES:
+        return None
+    return Restart(
+        JobState.RENDER,
+        checkpoint={"url_refreshes": refreshes},
+        clear=("output_url",),
+        message=f"{what}; asking the render for a fresh URL",
+    )
 
 
 def download_step(context: StepContext) -> Outcome:
@@ -18,12 +37,16 @@ def download_step(context: StepContext) -> Outcome:
     try:
         try:
             size = context.client.download(str(context.checkpoint["output_url"]), temporary)
-        except errors.RenderNotFound:
-            return export_again_after_loss(context, "the rendered video is gone from the backend")
+        except errors.OutputExpired as error:
+            what = f"the download was refused (HTTP {error.http_status})"
+            return refresh_output_url(context, what) or export_again_after_loss(
+                context, "the rendered video could not be downloaded"
+            )
         try:
             facts = probe(temporary)
         except NotAVideo as error:
-            return Fail(
+            what = f"the download is not a video ({error})"
+            return refresh_output_url(context, what) or Fail(
                 "invalid_video",
                 f"The backend's output is not a playable video: {error}. Retry the job.",
             )

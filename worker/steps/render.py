@@ -6,8 +6,8 @@ asks the backend for that id, and posts again (with a new id) only if the backen
 
 import time
 import uuid
-from contextlib import suppress
 from datetime import UTC, datetime
+from typing import Any
 
 from core.settings import get_settings
 from core.states import JobState
@@ -24,25 +24,47 @@ def new_render_id() -> str:
     return f"render_{int(time.time() * 1000)}_{uuid.uuid4().hex[:8]}"
 
 
+def polled_render_id(checkpoint: dict[str, Any]) -> str:
+    """The id to poll: the backend's own when it assigned one, else the one we posted under."""
+    return str(checkpoint.get("backend_render_id") or checkpoint["render_id"])
+
+
 def export_step(context: StepContext) -> Outcome:
     render_id = context.checkpoint.get("render_id")
     if render_id:
         try:
-            status = context.client.render_status(str(render_id))
+            status = context.client.render_status(polled_render_id(context.checkpoint))
         except errors.RenderNotFound:
             pass  # the earlier post never reached the backend: post again with a new id
         else:
             return Advance(message=f"render {render_id} already posted ({status.status})")
     session_id = str(context.checkpoint["session_id"])
-    state = context.client.session_state(session_id)
-    if not has_segments(state.draft):
+    draft = _draft_to_export(context, session_id)
+    if draft is None:
         return Fail("no_result", "The session has no timeline to export; retry the job.")
-    assert state.draft is not None
     render_id = new_render_id()
     context.save(render_id=render_id, render_started_at=datetime.now(UTC).isoformat())
-    with suppress(errors.RenderIdConflict):  # our own earlier post of this id: poll it
-        context.client.export(render_id, session_id, state.draft)
-    return Advance(message=f"render {render_id} posted")
+    done: dict[str, Any] = {"draft": None}  # posted: the copy the prompt step left is not needed
+    try:
+        posted = context.client.export(render_id, session_id, draft)
+    except errors.RenderIdConflict:  # our own earlier post of this id: poll it
+        return Advance(checkpoint=done, message=f"render {render_id} posted")
+    if posted.id != render_id:
+        return Advance(
+            checkpoint={**done, "backend_render_id": posted.id},
+            message=f"render {render_id} posted; the backend calls it {posted.id}",
+        )
+    return Advance(checkpoint=done, message=f"render {render_id} posted")
+
+
+def _draft_to_export(context: StepContext, session_id: str) -> dict[str, Any] | None:
+    """The draft the prompt step verified and left in the checkpoint, else the session's own
+    (a re-export after a failed or lost render)."""
+    kept = context.checkpoint.get("draft")
+    if isinstance(kept, dict) and has_segments(kept):
+        return kept
+    state = context.client.session_state(session_id)
+    return state.draft if has_segments(state.draft) else None
 
 
 def export_again_after_loss(context: StepContext, what: str) -> Outcome:
@@ -53,24 +75,26 @@ def export_again_after_loss(context: StepContext, what: str) -> Outcome:
     return Restart(
         JobState.EXPORT,
         checkpoint={"renders_lost": lost},
-        clear=("render_id", "output_url"),
+        clear=("render_id", "backend_render_id", "output_url", "url_refreshes", "render_progress"),
         message=f"{what}; exporting again",
     )
 
 
 def render_poll_step(context: StepContext) -> Outcome:
     settings = get_settings()
-    render_id = str(context.checkpoint["render_id"])
+    render_id = polled_render_id(context.checkpoint)
+    first_poll_in = _first_poll_in(context.checkpoint, settings.nemo_poll_interval_s)
+    if first_poll_in > 0:
+        return Wait(first_poll_in)  # a render takes 30-90 s: asking at once only costs a request
     try:
         status = context.client.render_status(render_id)
     except errors.RenderNotFound:
         return export_again_after_loss(context, f"the backend no longer knows render {render_id}")
-    if status.status == "completed" and status.output_url:
-        return Advance(
-            checkpoint={"output_url": status.output_url},
-            message=f"render {render_id} completed",
-        )
-    if status.status == "failed":
+    if status.status == "completed":
+        # No URL in the answer: the backend's own download route serves the finished video.
+        url = status.output_url or context.client.render_download_url(render_id)
+        return Advance(checkpoint={"output_url": url}, message=f"render {render_id} completed")
+    if status.status in ("failed", "canceled"):
         failures = int(context.checkpoint.get("render_failures") or 0) + 1
         reason = status.error or "no reason given"
         if failures > MAX_RENDER_FAILURES:
@@ -82,7 +106,7 @@ def render_poll_step(context: StepContext) -> Outcome:
         return Restart(
             JobState.EXPORT,
             checkpoint={"render_failures": failures},
-            clear=("render_id",),
+            clear=("render_id", "backend_render_id", "url_refreshes", "render_progress"),
             message=f"render {render_id} failed ({reason}); exporting once more",
         )
     started = context.checkpoint.get("render_started_at")
@@ -95,3 +119,12 @@ def render_poll_step(context: StepContext) -> Outcome:
                 "retry the job.",
             )
     return Wait(settings.nemo_poll_interval_s, checkpoint={"render_progress": status.progress})
+
+
+def _first_poll_in(checkpoint: dict[str, Any], interval_s: float) -> float:
+    """Seconds until the first poll of a render is due: one interval after it was posted."""
+    started = checkpoint.get("render_started_at")
+    if not started or "render_progress" in checkpoint:
+        return 0.0
+    elapsed = (datetime.now(UTC) - datetime.fromisoformat(str(started))).total_seconds()
+    return max(0.0, interval_s - elapsed)

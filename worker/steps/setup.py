@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import get_settings
+from worker.nemo import UploadedMedia
 from worker.outcomes import Advance, Fail, Outcome
 from worker.runner import StepContext
 
@@ -58,25 +59,44 @@ def media_of(job_input: dict[str, Any]) -> list[Medium]:
 
 
 def upload_step(context: StepContext) -> Outcome:
-    """Upload each medium once; each upload is checkpointed as soon as the backend accepts it."""
+    """Upload the media not yet uploaded: every stored file in one request, every URL in one
+    more; each request's media are checkpointed as soon as the backend accepts them."""
     session_id = str(context.checkpoint["session_id"])
     uploads: dict[str, dict[str, object]] = dict(context.checkpoint.get("uploads") or {})
-    for medium in media_of(context.input):
-        if medium.key in uploads:
-            continue
+    missing = [medium for medium in media_of(context.input) if medium.key not in uploads]
+    for medium in missing:
         if medium.path is not None and not medium.path.exists():
             return Fail(
                 "asset_missing",
                 f"The file of asset {medium.key} is missing from storage; upload it again.",
             )
-        media = (
-            context.client.upload_files(session_id, [medium.path])
-            if medium.path is not None
-            else context.client.upload_urls(session_id, [str(medium.url)])
-        )
-        uploads[medium.key] = {
-            "file_type": media[0].file_type if media else None,
-            "cdn_url": media[0].cdn_url if media else None,
-        }
+    files = _unique([m for m in missing if m.path is not None])
+    urls = _unique([m for m in missing if m.path is None])
+    if files:
+        paths = [m.path for m in files if m.path is not None]
+        _record(uploads, files, context.client.upload_files(session_id, paths))
+        context.save(uploads=uploads)
+    if urls:
+        _record(uploads, urls, context.client.upload_urls(session_id, [str(m.url) for m in urls]))
         context.save(uploads=uploads)
     return Advance(message=f"{len(uploads)} media uploaded")
+
+
+def _unique(media: list[Medium]) -> list[Medium]:
+    """Each medium once, even when a job names the same asset twice."""
+    seen: dict[str, Medium] = {}
+    for medium in media:
+        seen.setdefault(medium.key, medium)
+    return list(seen.values())
+
+
+def _record(
+    uploads: dict[str, dict[str, object]], sent: list[Medium], answered: list[UploadedMedia]
+) -> None:
+    """The backend answers one file per part, in order; a shorter answer leaves the rest blank."""
+    for index, medium in enumerate(sent):
+        media = answered[index] if index < len(answered) else None
+        uploads[medium.key] = {
+            "file_type": media.file_type if media else None,
+            "cdn_url": media.cdn_url if media else None,
+        }
