@@ -113,6 +113,10 @@ def run(kind: str, folder: Path, *, ephemeral: bool, linger_s: float) -> int:
         server.start()
         if isinstance(server, EmbeddedPostgres):
             server.ensure_database(DATABASE)
+        if isinstance(server, EmbeddedRedis):
+            # Its old port may be taken (a connection of the last run in TIME_WAIT): then start()
+            # moved to another one, and the URL made before it would point at nothing.
+            url = server.url(0)
         _write_json(state, {"kind": kind, "keeper_pid": os.getpid(), "url": url})
         ready = True
         log.info("%s ready for nemo-batch at %s (data in %s)", kind, url, folder)
