@@ -6,7 +6,7 @@ from fastapi_offline import FastAPIOffline
 from api import metrics
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import assets, batches, credits, deliveries, health, jobs, schedules
+from api.routes import assets, batches, credits, deliveries, health, jobs, manifest, schedules, ui
 from api.schemas.assets import AssetUpload
 from api.schemas.schedules import ScheduleIn, ScheduleUpdate
 from api.write_limits import WriteLimit
@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics_registry = metrics.metrics_registry(settings)
     install_error_handlers(app)
-    for module in (health, metrics):
+    for module in (health, metrics, manifest, ui):
         app.include_router(module.router)
     for module in (assets, batches, jobs, credits, deliveries, schedules):
         app.include_router(module.router, dependencies=[WriteLimit])

@@ -47,19 +47,49 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `nemo-batch 
 _HOW_TO = "create one with `nemo-batch apikey create --tenant NAME`"
 
 
+PAGE_COOKIE = "nemo_batch_key"
+"""The web page's sign-in: the API key in an HttpOnly, SameSite=Strict cookie (api/routes/ui.py)."""
+PAGE_HEADER = "X-Nemo-Batch-Page"
+"""Sent by the page's script with every change it asks for: a cross-site form cannot set it."""
+
+
+def _page_key(request: Request) -> str | None:
+    """The key of the page's cookie; a change (not GET or HEAD) must also carry PAGE_HEADER."""
+    key = request.cookies.get(PAGE_COOKIE)
+    if not key:
+        return None
+    if request.method not in ("GET", "HEAD") and request.headers.get(PAGE_HEADER) != "1":
+        raise ApiError(
+            401,
+            "unauthorized",
+            f"a change signed in by the page's cookie must carry the {PAGE_HEADER} header; "
+            "from a program, send `Authorization: Bearer <key>`",
+        )
+    return key
+
+
 def current_tenant(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Tenant:
-    """The tenant whose API key is in `Authorization: Bearer <key>`, or 401."""
+    """The tenant whose API key is in `Authorization: Bearer <key>` (or the page's cookie), or
+    401."""
     if credentials is None or not credentials.credentials:
+        if (key := _page_key(request)) is not None:
+            return tenant_for(session, key)
         raise ApiError(
             401,
             "unauthorized",
             f"missing API key: send `Authorization: Bearer <key>` ({_HOW_TO})",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    tenant = tenant_for_key(session, credentials.credentials)
+    return tenant_for(session, credentials.credentials)
+
+
+def tenant_for(session: Session, key: str) -> Tenant:
+    """The tenant of `key`, or 401 saying how to get one."""
+    tenant = tenant_for_key(session, key)
     if tenant is None:
         raise ApiError(
             401,

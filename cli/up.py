@@ -98,6 +98,7 @@ def _where_table(stack: RunningStack, api_key: str) -> Table:
     table.add_column("log", overflow="fold")
     logs = stack.logs
     table.add_row("API", f"{stack.api_url}  (docs: {stack.api_url}/docs)", str(logs / "api.log"))
+    table.add_row("web page", f"{stack.api_url}/  (sign in with the API key)", "")
     table.add_row(f"API key, tenant '{FIRST_TENANT}'", api_key, "new; shown once, below too")
     if stack.flower_url:
         table.add_row(

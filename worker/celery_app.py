@@ -50,18 +50,17 @@ def _visibility_timeout_s() -> int:
 
 
 def _beat_schedule() -> dict[str, dict[str, Any]]:
+    """Few tasks a minute beside the steps: one tick for the frequent passes
+    (worker/housekeeping.py) and the slow passes. No `expires` on the tick: behind a long
+    queue every tick would expire and due waits would never be claimed."""
     settings = get_settings()
+    tick_s = max(settings.claim_interval_s, 0.5)
     return {
-        "claim-due-jobs": {"task": "worker.claim_due", "schedule": settings.claim_interval_s},
-        "dispatch": {"task": "worker.dispatch", "schedule": max(settings.claim_interval_s, 1.0)},
+        "tick": {"task": "worker.tick", "schedule": tick_s},
         "sweep": {"task": "worker.sweep", "schedule": settings.sweep_interval_s},
         "check-credits": {
             "task": "worker.check_credits",
             "schedule": settings.credits_check_interval_s,
-        },
-        "claim-webhooks": {
-            "task": "worker.claim_webhooks",
-            "schedule": max(settings.claim_interval_s, 1.0),
         },
         "apply-retention": {
             "task": "worker.apply_retention",

@@ -13,7 +13,9 @@ from functools import partial
 from celery import chain
 from sqlalchemy.orm import Session
 
+from core.db import session_scope
 from core.models import Job
+from core.repo.task_labels import job_label
 from core.repo.transitions import after_final
 from core.settings import get_settings
 from core.states import PIPELINE, JobState
@@ -34,13 +36,31 @@ STEP_TASKS: dict[JobState, str] = {
 }
 
 
+def _labels(job_id: uuid.UUID, count: int) -> list[str]:
+    """How each of `count` step tasks reads in Flower: the job it serves, not a bare UUID. The
+    first step may be a retry (its attempts so far are kept); the steps after it start at 1."""
+    try:
+        with session_scope() as session:
+            label = job_label(session, job_id)
+    except Exception:  # a label is for people; never let it stop the pipeline
+        log.warning("could not read job %s for its task label", job_id, exc_info=True)
+        label = None
+    if label is None:
+        return [str(job_id)] * count
+    return [label.text(label.step_attempts + 1 if index == 0 else 1) for index in range(count)]
+
+
 def pipeline_from(job_id: uuid.UUID, state: JobState | str) -> None:
     """Send the chain of steps from the job's current step to the end."""
     start = JobState.TOKEN if JobState(state) == JobState.ADMITTED else JobState(state)
     if start not in STEP_TASKS:
         return
     steps = [s for s in PIPELINE[PIPELINE.index(start) :] if s in STEP_TASKS]
-    signatures = [app.signature(STEP_TASKS[s], args=(str(job_id),), immutable=True) for s in steps]
+    labels = _labels(job_id, len(steps))
+    signatures = [
+        app.signature(STEP_TASKS[step], args=(str(job_id),), immutable=True, argsrepr=label)
+        for step, label in zip(steps, labels, strict=True)
+    ]
     chain(*signatures).apply_async()
 
 

@@ -11,6 +11,7 @@ from core.states import JobState
 from worker import (
     admission,
     credits,
+    housekeeping,
     inputs,
     recovery,
     render_cancels,
@@ -89,6 +90,11 @@ def fetch_inputs(batch_id: str) -> int:
 @app.task(name="worker.dispatch")
 def dispatch(**_: object) -> int:
     return admission.dispatch()
+
+
+@app.task(name="worker.tick")
+def tick() -> dict[str, int]:
+    return housekeeping.tick()
 
 
 @app.task(name="worker.claim_due")
