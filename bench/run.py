@@ -48,7 +48,9 @@ def _load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a busy machine)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,8,9,10", help="figures to run, comma-separated")
+    parser.add_argument(
+        "--only", default="1,2,3,4,5,6,8,9,10", help="figures to run, comma-separated"
+    )
     parser.add_argument("--pipeline-workers", type=int, default=3, help="prefork processes")
     parser.add_argument("--stream-threads", type=int, default=200, help="stream worker threads")
     args = parser.parse_args()
