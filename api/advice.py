@@ -10,6 +10,7 @@ STATE_WORDS: dict[JobState, str] = {
     JobState.QUEUED: "Waiting its turn",
     JobState.ADMITTED: "Starting",
     JobState.TOKEN: "Connecting to the backend",
+    JobState.FETCH: "Fetching its images and clips",
     JobState.SESSION: "Opening a session",
     JobState.UPLOAD: "Uploading media",
     JobState.PROMPT: "The agent is editing",

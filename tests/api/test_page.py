@@ -116,3 +116,12 @@ def test_products_come_a_page_at_a_time_with_state_in_words_and_advice(
     assert [item["ref"] for item in only_failed["items"]] == ["sku-1"]
     bad = client.get(url, headers=account.headers, params={"cursor": "nope"})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_every_state_a_job_can_be_in_has_words_for_the_page() -> None:
+    """A state without words would break the products page (a 500) for any batch holding it."""
+    from api.advice import STATE_WORDS
+    from core.states import JobState
+
+    assert set(STATE_WORDS) == set(JobState)
+    assert all(words.strip() for words in STATE_WORDS.values())
