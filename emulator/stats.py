@@ -51,6 +51,7 @@ class Stats:
                 "rejected_reused_id": self.renders["rejected_reused_id"],
                 "cache_hits": self.renders["cache_hits"],
                 "unedited_draft": self.renders["unedited_draft"],
+                "unjudged_draft": self.renders["unjudged_draft"],
                 "expired_url_refused": self.renders["expired_url_refused"],
                 "by_session": dict(self.renders_by_session),
                 "by_draft_hash": dict(self.renders_by_draft),

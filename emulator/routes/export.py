@@ -51,10 +51,13 @@ def _answer(job: RenderJob, request: Request, emulator: Emulator) -> dict[str, A
 
 def _note_unedited(emulator: Emulator, session_id: str, draft: Any) -> None:
     """Count a render of a draft no agent turn of that session produced (a client that exports
-    a draft the agent did not edit)."""
+    a draft the agent did not edit). A session this process does not know (it was restarted:
+    sessions live in memory) cannot be judged, and is counted apart."""
     session = emulator.store.sessions.get(session_id)
-    produced = session.agent_drafts if session is not None else set()
-    if not isinstance(draft, dict) or draft_hash(draft) not in produced:
+    if session is None:
+        emulator.stats.renders["unjudged_draft"] += 1
+        return
+    if not isinstance(draft, dict) or draft_hash(draft) not in session.agent_drafts:
         emulator.stats.renders["unedited_draft"] += 1
 
 
