@@ -3,6 +3,7 @@
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import psutil
@@ -29,4 +30,20 @@ def folder_root() -> Iterator[Path]:
     of its own that must reach its folder."""
     root = Path(tempfile.mkdtemp(prefix="nemo-embedded-test-"))
     yield root
+    _stop_everything_in(root)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop_everything_in(root: Path) -> None:
+    """A test that failed half-way may leave a command, a keeper or a server running in the
+    folder: stop them before the folder goes, or they would outlive it, orphaned."""
+    inside = []
+    for process in psutil.process_iter(["cwd", "cmdline"]):
+        cwd = process.info["cwd"] or ""
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if cwd.startswith(str(root)) or str(root) in cmdline:
+            inside.append(process)
+    for process in inside:
+        with suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(inside, timeout=10)
