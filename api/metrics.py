@@ -37,12 +37,12 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from api.errors import error_body
+from core.broker import consumer_key
 from core.db import new_session
 from core.repo import metrics as queries
 from core.repo.tenants import tenant_names
 from core.settings import Settings
 from core.states import BatchStatus, JobState
-from worker.watchdog import consumer_key
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])

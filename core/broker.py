@@ -85,6 +85,12 @@ def send_cancel_renders(job_ids: list[uuid.UUID], broker_url: str | None = None)
     return send_task(CANCEL_RENDERS_TASK, {"job_ids": ids}, broker_url=broker_url)
 
 
+def consumer_key(queue: str, hostname: str) -> str:
+    """The Redis key by which a healthy worker says it consumes `queue` (it expires); the
+    worker's watchdog writes it, /metrics counts it."""
+    return f"nemo:consumer:{queue}:{hostname}"
+
+
 def broker_reachable(broker_url: str | None = None) -> bool:
     """True when Redis answers a PING within a short timeout."""
     client = redis.Redis.from_url(

@@ -21,17 +21,13 @@ from typing import Any
 import redis
 from celery.signals import task_received, worker_ready, worker_shutting_down
 
+from core.broker import consumer_key
 from core.settings import get_settings
 
 log = logging.getLogger("nemo.watchdog")
 
 EXIT_STALLED = 75  # EX_TEMPFAIL: try again
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")  # kombu's Redis priority lists
-
-
-def consumer_key(queue: str, hostname: str) -> str:
-    """The Redis key by which a healthy worker says it consumes `queue` (it expires)."""
-    return f"nemo:consumer:{queue}:{hostname}"
 
 
 class Watchdog(threading.Thread):

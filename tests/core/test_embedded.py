@@ -26,12 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys
     from pathlib import Path
     from core.embedded import hold
     server = hold(sys.argv[1], Path(sys.argv[2]), linger_s=0.5)
     print(server.keeper_pid, server.url, flush=True)
-    time.sleep(600)
+    signal.pause()  # held until the test kills it
     """
 )
 
