@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Insert,
     Table,
@@ -420,7 +421,7 @@ def _advance_statement(
     fence = [JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type), JOBS.c.state == step.value]
     if fenced:
         fence.append(JOBS.c.lease_token == bindparam("lease", type_=JOBS.c.lease_token.type))
-    checkpoint = JOBS.c.checkpoint
+    checkpoint: ColumnElement[Any] = JOBS.c.checkpoint
     if merges:
         checkpoint = checkpoint.op("||")(bindparam("checkpoint", type_=JOBS.c.checkpoint.type))
     moved = (
