@@ -12,6 +12,7 @@ from celery.signals import setup_logging, worker_process_init
 from core.db import dispose_after_fork
 from core.logging import configure_logging
 from core.settings import get_settings
+from worker.broker_transport import transport_for
 
 QUEUES = ("pipeline", "stream", "poll", "webhooks", "schedules")
 
@@ -90,6 +91,7 @@ def create_celery() -> Celery:
         worker_disable_rate_limits=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         broker_connection_retry_on_startup=True,
+        broker_transport=transport_for(settings.redis_url),
         broker_transport_options={"visibility_timeout": visibility},
         result_backend_transport_options={"visibility_timeout": visibility},
         visibility_timeout=visibility,
