@@ -21,6 +21,7 @@ def test_a_channel_hands_out_one_client_for_every_command() -> None:
 def test_a_new_pool_gets_a_new_client() -> None:
     with Connection(TEST_REDIS_URL, transport=OURS) as connection:
         channel = connection.default_channel
+        assert isinstance(channel, Channel)
         with channel.conn_or_acquire() as before:
             pass
         channel._pool = None  # what kombu does when it drops its pools
