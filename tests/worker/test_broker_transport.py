@@ -24,7 +24,8 @@ def test_a_new_pool_gets_a_new_client() -> None:
         assert isinstance(channel, Channel)
         with channel.conn_or_acquire() as before:
             pass
-        channel._disconnect_pools()  # type: ignore[attr-defined]  (kombu closing the connection)
+        # What kombu does when it closes the connection (a private method its stubs omit).
+        channel._disconnect_pools()  # type: ignore[attr-defined]
         with channel.conn_or_acquire() as after:
             assert after is not before
             assert after.connection_pool is channel.pool
