@@ -22,6 +22,9 @@ _SECRETS = (
     # a presigned object-store URL is a credential while it lasts
     (re.compile(r"\b(X-Amz-Signature|X-Amz-Credential|Signature)=[^&\s\"']+"), r"\1=***"),
 )
+_ANY_SECRET = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _SECRETS), re.IGNORECASE)
+"""One scan that finds any of them (or more: it ignores case): most lines hold none, and five
+substitutions over every line were half of what a log line cost a worker."""
 _LITERALS: set[str] = set()
 """Configured secrets with no recognisable shape (the object store's secret access key)."""
 _HANDLER_NAME = "nemo-batch-json"
@@ -30,8 +33,9 @@ _OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "gunico
 
 def scrub(text: str) -> str:
     """`text` with backend tokens, API keys, webhook secrets and credentials masked."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
+    if _ANY_SECRET.search(text):
+        for pattern, replacement in _SECRETS:
+            text = pattern.sub(replacement, text)
     for secret in _LITERALS:
         text = text.replace(secret, "***")
     return text
