@@ -22,7 +22,7 @@ _SECRETS = (
     # a presigned object-store URL is a credential while it lasts
     (re.compile(r"\b(X-Amz-Signature|X-Amz-Credential|Signature)=[^&\s\"']+"), r"\1=***"),
 )
-_ANY_SECRET = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _SECRETS), re.IGNORECASE)
+_ANY_SECRET = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SECRETS), re.IGNORECASE)
 """One scan that finds any of them (or more: it ignores case): most lines hold none, and five
 substitutions over every line were half of what a log line cost a worker."""
 _LITERALS: set[str] = set()
