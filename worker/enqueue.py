@@ -13,7 +13,7 @@ from functools import partial
 from celery import chain
 from sqlalchemy.orm import Session
 
-from core.db import session_scope
+from core.db import get_engine
 from core.models import Job
 from core.repo.task_labels import job_label
 from core.repo.transitions import after_final
@@ -40,8 +40,8 @@ def _labels(job_id: uuid.UUID, count: int) -> list[str]:
     """How each of `count` step tasks reads in Flower: the job it serves, not a bare UUID. The
     first step may be a retry (its attempts so far are kept); the steps after it start at 1."""
     try:
-        with session_scope() as session:
-            label = job_label(session, job_id)
+        with get_engine().connect() as connection:
+            label = job_label(connection, job_id)
     except Exception:  # a label is for people; never let it stop the pipeline
         log.warning("could not read job %s for its task label", job_id, exc_info=True)
         label = None
