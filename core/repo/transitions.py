@@ -505,17 +505,27 @@ def advance_to_next_step(
     return True
 
 
+_MERGE_CHECKPOINT = (
+    update(JOBS)
+    .where(
+        JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type),
+        JOBS.c.lease_token == bindparam("lease", type_=JOBS.c.lease_token.type),
+    )
+    .values(
+        checkpoint=JOBS.c.checkpoint.op("||")(bindparam("values", type_=JOBS.c.checkpoint.type))
+    )
+    .returning(JOBS.c.id)
+)
+"""A checkpoint save, built once: steps save before every side effect."""
+
+
 def merge_checkpoint(
     connection: Session | Connection, job_id: uuid.UUID, lease: uuid.UUID, values: dict[str, Any]
 ) -> None:
     """Record part of a step's progress now (before a side effect that must not repeat);
     raises `LeaseLost` (nothing written) if the lease is no longer current."""
-    merged = JOBS.c.checkpoint.op("||")(values)
     saved = connection.execute(
-        update(JOBS)
-        .where(JOBS.c.id == job_id, JOBS.c.lease_token == lease)
-        .values(checkpoint=merged)
-        .returning(JOBS.c.id)
+        _MERGE_CHECKPOINT, {"job_id": job_id, "lease": lease, "values": values}
     ).first()
     if saved is None:
         log.warning("job %s: dropped a checkpoint save of a stale lease", job_id)
