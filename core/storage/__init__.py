@@ -13,6 +13,7 @@ from core.storage.base import (
     StorageLimitExceeded,
     StoredObject,
     check_key,
+    disk_full,
     key_for,
 )
 from core.storage.local import LocalStorage
@@ -26,6 +27,7 @@ __all__ = [
     "StorageLimitExceeded",
     "StoredObject",
     "check_key",
+    "disk_full",
     "key_for",
     "open_storage",
     "storage_for",

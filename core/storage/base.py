@@ -6,6 +6,7 @@ object: the local one renames a finished temporary file into place, S3 makes an 
 only once its upload completed.
 """
 
+import errno
 import hashlib
 import os
 import re
@@ -24,6 +25,22 @@ KEY = re.compile(r"^(?P<area>[a-z]+)/[0-9a-f]{2}/(?P<sha256>[0-9a-f]{64})(\.[a-z
 """The only keys a backend hands out or serves: no `..`, no absolute path, nothing else."""
 
 CHUNK = 1 << 20
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_SQLSTATE = "53100"
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """A disk (this host's, or PostgreSQL's) is full, somewhere in the exception's chain."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE:
+            return True
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+        seen += 1
+    return False
 
 
 class StorageLimitExceeded(ValueError):
