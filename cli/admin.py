@@ -82,18 +82,20 @@ def retention_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
     days: float | None = typer.Option(None, help="Instead of RETENTION_DAYS.", min=0.001),
 ) -> None:
-    """Delete job events and finished webhook deliveries older than RETENTION_DAYS (as beat
-    does every RETENTION_CHECK_INTERVAL_S)."""
+    """Delete job events and finished webhook deliveries older than RETENTION_DAYS, the videos
+    and posters of jobs final for longer, and files no job within it uses (as beat does every
+    RETENTION_CHECK_INTERVAL_S); --dry-run prints the counts and bytes and deletes nothing."""
     from core.db import session_scope
     from core.retention import apply_retention
     from core.settings import get_settings
+    from core.storage import open_storage
 
     keep = days if days is not None else get_settings().retention_days
     if keep is None:
         console.print("RETENTION_DAYS is unset (everything is kept); give --days to try one")
         raise typer.Exit(1)
     with session_scope() as session:
-        report = apply_retention(session, keep, dry_run=dry_run)
+        report = apply_retention(session, keep, dry_run=dry_run, storage=open_storage())
     console.print(str(report))
 
 

@@ -6,7 +6,9 @@ from urllib.parse import urlsplit
 
 from core.settings import Settings, get_settings
 from core.storage.base import (
+    AREAS,
     InvalidKey,
+    ObjectInfo,
     ObjectMissing,
     ObjectPart,
     Storage,
@@ -19,7 +21,9 @@ from core.storage.base import (
 from core.storage.local import LocalStorage
 
 __all__ = [
+    "AREAS",
     "InvalidKey",
+    "ObjectInfo",
     "LocalStorage",
     "ObjectMissing",
     "ObjectPart",

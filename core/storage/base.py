@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -64,6 +65,15 @@ class StoredObject:
     key: str
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object as a listing shows it (for retention's sweep)."""
+
+    key: str
+    size: int
+    modified: datetime
 
 
 @dataclass(frozen=True)
@@ -211,5 +221,15 @@ class Storage(ABC):
         return type(self).__name__
 
     @abstractmethod
+    def list_objects(self, area: str) -> Iterator[ObjectInfo]:
+        """Every object of one area (`AREAS`), in no particular order."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; nothing if it is not there."""
+
+    @abstractmethod
     def _place(self, temporary: Path, key: str) -> None:
-        """Make the finished file the object `key`, atomically; keep an existing one."""
+        """Make the finished file the object `key`, atomically; keep an existing one, but mark
+        it as written now, so retention's sweep (which spares recently written objects) does
+        not take it from under the row about to name it."""
