@@ -179,9 +179,7 @@ def keys_in_use(session: Session, storage: Storage, cutoff: datetime) -> set[str
             select(Job.output["poster_path"].astext).where(Job.output.has_key("poster_path"))
         ),
         *session.scalars(select(_texts_at(Job.input, "$.**.path")).where(_live(cutoff))),
-        *session.scalars(
-            select(_texts_at(Job.checkpoint, "$.fetched.*.key")).where(_live(cutoff))
-        ),
+        *session.scalars(select(_texts_at(Job.checkpoint, "$.fetched.*.key")).where(_live(cutoff))),
     )
     keys = set()
     for stored in named:

@@ -23,8 +23,8 @@ from core.storage.local import LocalStorage
 __all__ = [
     "AREAS",
     "InvalidKey",
-    "ObjectInfo",
     "LocalStorage",
+    "ObjectInfo",
     "ObjectMissing",
     "ObjectPart",
     "Storage",
