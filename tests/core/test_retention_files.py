@@ -193,7 +193,8 @@ def test_files_past_retention_go_once_no_row_names_them_and_a_dry_run_only_count
     assert existing(storage, world) == set(world.keys)
     assert used(world, "a") == used(world, "b") == 100_000
     with session_scope() as session:
-        assert session.get_one(Job, world.jobs["old"]).output["path"] == world.keys["old_video"]
+        output = session.get_one(Job, world.jobs["old"]).output
+        assert output is not None and output["path"] == world.keys["old_video"]
         assert session.get(Asset, world.assets["a_old"]) is not None
 
     with session_scope() as session:
