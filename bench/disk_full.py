@@ -46,8 +46,12 @@ SETTINGS = {
 }
 
 
+PRIVATE = "NEMO_BENCH_PRIVATE_MOUNTS"
+"""Set by `run_isolated` for the child it starts under `unshare -m`."""
+
+
 def private_namespace() -> bool:
-    return os.readlink("/proc/self/ns/mnt") != os.readlink("/proc/1/ns/mnt")
+    return os.environ.get(PRIVATE) == "1"
 
 
 def noise_png(size: int = 256) -> bytes:
@@ -230,7 +234,8 @@ def run_isolated() -> dict[str, Any]:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         return {"sent": "the disk filled", "held": "not run: needs root and unshare", "ok": False}
     argv = ["unshare", "-m", "--propagation", "private", sys.executable, "-m", "bench.disk_full"]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    env = {**os.environ, PRIVATE: "1"}
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
         tail = (done.stderr or done.stdout)[-2000:]
