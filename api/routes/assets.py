@@ -53,7 +53,7 @@ def _room(usage: StorageUsage) -> int:
 def _check_room(session: Session, tenant: Tenant, settings: Settings, size: int) -> None:
     """Refuse early, before the bytes are read, what cannot fit (the charge decides later)."""
     usage = usage_of(session, tenant.id, settings.storage_quota_bytes)
-    session.rollback()  # no transaction left open while the body streams in
+    session.commit()  # no transaction left open while the body streams in
     if not usage.room_for(size):
         raise over_quota(usage, size)
 

@@ -2,6 +2,8 @@
 is refused with 413 `storage_quota_exceeded` in words (used, quota, size, what to do), and
 nothing of it is kept or counted; GET /v1/usage shows the figures."""
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -67,15 +69,24 @@ def test_an_upload_beyond_the_quota_is_413_in_words_and_keeps_nothing(
     assert usage(client, account)["storage_used_bytes"] == len(first) + len(second)
 
 
-def test_a_tenant_over_its_quota_is_refused_before_the_body_is_read(
-    client: TestClient, account: Account, other_account: Account
+def test_a_tenant_at_its_quota_is_refused_before_anything_is_written(
+    client: TestClient, account: Account, other_account: Account, storage_dir: Path
 ) -> None:
-    set_quota(account, 10)
-    refused = upload(client, account, unique_image())
+    from core.db import session_scope
+    from core.models import Tenant
+
+    with session_scope() as session:
+        tenant = session.get_one(Tenant, account.tenant_id)
+        tenant.storage_quota_bytes = tenant.storage_used_bytes = 10
+    content = unique_image()
+    refused = upload(client, account, content)
     assert refused.status_code == 413
     assert refused.json()["error"]["code"] == "storage_quota_exceeded"
+    digest = hashlib.sha256(content).hexdigest()
+    assert list(storage_dir.rglob(f"{digest}*")) == []
     # Another tenant's quota is its own.
-    assert upload(client, other_account, unique_image()).status_code == 201
+    assert upload(client, other_account, content).status_code == 201
+    assert list(storage_dir.rglob(f"{digest}*")) != []
 
 
 def test_the_default_quota_comes_from_the_settings(app: Any, account: Account) -> None:
