@@ -72,8 +72,17 @@ def release_output(context: StepContext) -> None:
     context.checkpoint[CHARGED] = 0
 
 
-def wait_for_room(context: StepContext, code: str, reason: str, remedy: str) -> Outcome:
-    """Wait for room (see the module's docstring), or fail `code` once waited long enough."""
+def wait_for_room(
+    context: StepContext,
+    code: str,
+    reason: str,
+    remedy: str,
+    *,
+    lost: str = "The video was rendered but not stored",
+    again: str = "it renders again",
+) -> Outcome:
+    """Wait for room (see the module's docstring), or fail `code` once waited long enough,
+    saying what was `lost` and what a retry does `again`."""
     settings = get_settings()
     now = utcnow()
     since_text = context.checkpoint.get(WAITING_SINCE)
@@ -83,13 +92,12 @@ def wait_for_room(context: StepContext, code: str, reason: str, remedy: str) -> 
         release_output(context)
         return Fail(
             code,
-            f"The video was rendered but not stored: {reason}, and no room came in "
-            f"{waited / 3600:.1f} hours (STORAGE_WAIT_MAX_S). To get it, {remedy}, then retry "
-            "the job (it renders again).",
+            f"{lost}: {reason}, and no room came in {waited / 3600:.1f} hours "
+            f"(STORAGE_WAIT_MAX_S). To get it, {remedy}, then retry the job ({again}).",
         )
     interval = settings.storage_wait_interval_s
     message = (
-        f"Waiting for storage: {reason}. The video is stored as soon as there is room (checked "
+        f"Waiting for storage: {reason}. It goes on as soon as there is room (checked "
         f"every {interval / 60:g} minutes, for up to {settings.storage_wait_max_s / 3600:g} "
         f"hours); to make room, {remedy}."
     )
@@ -102,4 +110,5 @@ def wait_for_room(context: StepContext, code: str, reason: str, remedy: str) -> 
 
 
 ROOM_FOUND = {"error_message": None}
-"""What a stored video clears on the job: the words of an earlier wait for room."""
+"""What a step that found room clears on the job: the words of an earlier wait for room."""
+ROOM_FOUND_CHECKPOINT = {WAITING_SINCE: None}
