@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from core.models import Asset, Job, Schedule
-from core.repo.storage_usage import output_bytes, release
+from core.repo.storage_usage import CHARGED, job_charge, release
 from core.states import FINAL
 from core.storage import AREAS, InvalidKey, Storage
 
@@ -38,8 +38,6 @@ PAGE = 500
 RECENT = timedelta(hours=2)
 """Objects written this recently are never swept, whatever RETENTION_DAYS says: a row that
 will name one may be on its way (a fetch checkpointed after its file, an upload's row)."""
-
-CHARGED = "storage_charged"
 
 
 @dataclass
@@ -65,14 +63,6 @@ class FileReport:
 def _live(cutoff: datetime) -> Any:
     """Jobs within retention: not final, or final since the cutoff."""
     return or_(Job.state.not_in(FINAL_VALUES), Job.finished_at.is_(None), Job.finished_at >= cutoff)
-
-
-def job_charge(output: dict[str, Any] | None, checkpoint: dict[str, Any] | None) -> int:
-    """What a job's output is charged on its tenant's usage."""
-    charged = (checkpoint or {}).get(CHARGED)
-    if isinstance(charged, int):
-        return charged
-    return output_bytes(output)
 
 
 def expire_outputs(

@@ -14,6 +14,7 @@ bytes of a quota cannot both pass.
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import BigInteger, Connection, bindparam, func, select, text
 from sqlalchemy.orm import Session
@@ -108,12 +109,25 @@ def set_quota(session: Session, tenant: Tenant, quota: int | None) -> None:
     tenant.storage_quota_bytes = quota
 
 
-def output_bytes(output: dict[str, object] | None) -> int:
+def output_bytes(output: dict[str, Any] | None) -> int:
     """What a job's stored output is charged: video and poster (older rows: the video)."""
     if not output or not output.get("path"):
         return 0
     value = output.get("stored_bytes", output.get("size"))
     return int(value) if isinstance(value, int | float) else 0
+
+
+CHARGED = "storage_charged"
+"""The checkpoint key of what a job's output is charged (`worker.steps.storage_room`)."""
+
+
+def job_charge(output: dict[str, Any] | None, checkpoint: dict[str, Any] | None) -> int:
+    """What a job is charged: its checkpoint's charge (a stored video, or one reserved while
+    it waits for disk space), else (older jobs) its stored output's size."""
+    charged = (checkpoint or {}).get(CHARGED)
+    if isinstance(charged, int):
+        return charged
+    return output_bytes(output)
 
 
 def recount(session: Session, tenant_id: uuid.UUID) -> int:
@@ -122,10 +136,11 @@ def recount(session: Session, tenant_id: uuid.UUID) -> int:
     assets = session.scalar(
         select(func.coalesce(func.sum(Asset.size), 0)).where(Asset.tenant_id == tenant_id)
     )
+    charged = Job.checkpoint.has_key(CHARGED) | Job.output.has_key("path")
     outputs = sum(
-        output_bytes(output)
-        for output in session.scalars(
-            select(Job.output).where(Job.tenant_id == tenant_id, Job.output.is_not(None))
+        job_charge(output, checkpoint)
+        for output, checkpoint in session.execute(
+            select(Job.output, Job.checkpoint).where(Job.tenant_id == tenant_id, charged)
         )
     )
     total = int(assets or 0) + outputs

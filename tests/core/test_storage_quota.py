@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from core.db import get_engine, session_scope
-from core.models import Asset, Tenant
+from core.models import Asset, Batch, Job, Tenant
 from core.repo.storage_usage import (
     UNLIMITED,
     QuotaExceeded,
@@ -83,10 +83,31 @@ def test_a_recount_counts_assets_and_stored_outputs_and_not_deleted_ones(setting
                     path="assets/00/x.png",
                 )
             )
+        batch = Batch(tenant_id=tenant_id, name="b", prompt_template="{title}", item_count=3)
+        session.add(batch)
+        session.flush()
+        for index, (output, checkpoint) in enumerate(
+            [
+                ({"path": "outputs/00/x.mp4", "size": 40, "stored_bytes": 45}, {}),  # older
+                (None, {"storage_charged": 1_000}),  # reserved while it waits for disk space
+                ({"size": 40, "deleted_at": "2026-01-01"}, {"storage_charged": 0}),  # retention
+            ]
+        ):
+            session.add(
+                Job(
+                    batch_id=batch.id,
+                    tenant_id=tenant_id,
+                    item_index=index,
+                    input={},
+                    options={},
+                    output=output,
+                    checkpoint=checkpoint,
+                )
+            )
         session.get_one(Tenant, tenant_id).storage_used_bytes = 7
         session.flush()
-        assert recount(session, tenant_id) == 350
-        assert usage_of(session, tenant_id, None).used == 350
+        assert recount(session, tenant_id) == 350 + 45 + 1_000
+        assert usage_of(session, tenant_id, None).used == 1_395
 
 
 def test_an_operator_sets_and_reads_a_tenants_quota(settings: Any) -> None:

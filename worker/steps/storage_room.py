@@ -14,13 +14,12 @@ from datetime import datetime
 
 from core.db import get_engine
 from core.repo.jobs import utcnow
-from core.repo.storage_usage import StorageUsage, charge, release, usage_of
+from core.repo.storage_usage import CHARGED, StorageUsage, charge, release, usage_of
 from core.repo.transitions import LeaseLost, merge_checkpoint
 from core.settings import get_settings
 from worker.outcomes import Fail, Outcome, Wait
 from worker.runner import StepContext
 
-CHARGED = "storage_charged"
 WAITING_SINCE = "storage_wait_since"
 
 
