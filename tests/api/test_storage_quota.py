@@ -97,3 +97,15 @@ def test_the_default_quota_comes_from_the_settings(app: Any, account: Account) -
         refused = upload(client, account, unique_image())
         assert refused.status_code == 413, refused.text
         assert usage(client, account)["storage_quota_bytes"] == 50
+
+
+def test_the_document_names_the_quota_and_retention_answers(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    paths = document["paths"]
+    assert {"200", "401"} <= set(paths["/v1/usage"]["get"]["responses"])
+    assert "413" in paths["/v1/assets"]["post"]["responses"]
+    for route in ("/v1/jobs/{job_id}/video", "/v1/jobs/{job_id}/poster"):
+        gone = paths[route]["get"]["responses"]["410"]
+        assert gone["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    codes = document["components"]["schemas"]["Error"]["properties"]["code"]["description"]
+    assert "`storage_quota_exceeded`" in codes and "`gone`" in codes
