@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from core.models import JobEvent, WebhookDelivery
 from core.repo.jobs import utcnow
-from core.retention_files import FileReport, expire_assets, expire_outputs, sweep_objects
+from core.retention_files import (
+    FileReport,
+    end_of_page,
+    expire_assets,
+    expire_outputs,
+    sweep_objects,
+)
 from core.storage import Storage
 
 FINISHED_DELIVERIES = ("delivered", "failed")
@@ -59,8 +65,8 @@ def apply_retention(
     now: datetime | None = None,
 ) -> RetentionReport:
     """Delete (or, dry, count) what is older than `days` (`now`: a test's clock). With a
-    storage, files too: the rows' changes are committed before any file is deleted; a dry run
-    rolls them back. Without one, the caller commits."""
+    storage, files too: the rows' changes are committed page by page before any file is
+    deleted; a dry run rolls them back. Without one, the caller commits."""
     now = now or utcnow()
     cutoff = now - timedelta(days=days)
     if dry_run:
@@ -73,10 +79,11 @@ def apply_retention(
         )
     files = FileReport()
     if storage is not None:
-        expire_outputs(session, cutoff, now, days, files)
-        expire_assets(session, cutoff, files)
+        end_page = end_of_page(session, dry_run)
         if not dry_run:
-            session.commit()
+            session.commit()  # the events and deliveries
+        expire_outputs(session, cutoff, now, days, files, end_page)
+        expire_assets(session, cutoff, files, end_page)
         sweep_objects(session, storage, cutoff, now, files, dry_run=dry_run)
         if dry_run:
             session.rollback()

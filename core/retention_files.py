@@ -20,7 +20,7 @@ written now (`Storage._place`), so the sweep does not take it from under the row
 """
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,10 +65,21 @@ def _live(cutoff: datetime) -> Any:
     return or_(Job.state.not_in(FINAL_VALUES), Job.finished_at.is_(None), Job.finished_at >= cutoff)
 
 
+def end_of_page(session: Session, dry_run: bool) -> Callable[[], None]:
+    """After each page: commit (tenants' rows are not held locked for the whole pass), or for
+    a dry run only flush, so that the caller rolls everything back."""
+    return session.flush if dry_run else session.commit
+
+
 def expire_outputs(
-    session: Session, cutoff: datetime, now: datetime, days: float, report: FileReport
+    session: Session,
+    cutoff: datetime,
+    now: datetime,
+    days: float,
+    report: FileReport,
+    end_page: Callable[[], None],
 ) -> None:
-    """Pass 1 (the caller commits, or rolls back for a dry run)."""
+    """Pass 1."""
     while True:
         jobs = session.scalars(
             select(Job)
@@ -90,13 +101,15 @@ def expire_outputs(
             release(session, job.tenant_id, charged)
             report.outputs += 1
             report.released += charged
-        session.flush()
+        end_page()
         if len(jobs) < PAGE:
             return
 
 
-def expire_assets(session: Session, cutoff: datetime, report: FileReport) -> None:
-    """Pass 2 (the caller commits, or rolls back for a dry run)."""
+def expire_assets(
+    session: Session, cutoff: datetime, report: FileReport, end_page: Callable[[], None]
+) -> None:
+    """Pass 2."""
     used = _assets_in_use(session, cutoff)
     after: uuid.UUID | None = None
     while True:
@@ -117,6 +130,7 @@ def expire_assets(session: Session, cutoff: datetime, report: FileReport) -> Non
                 release(session, tenant, size)
                 report.assets += 1
                 report.released += size
+        end_page()
         if len(rows) < PAGE:
             return
         after = rows[-1][0]
