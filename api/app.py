@@ -6,7 +6,18 @@ from fastapi_offline import FastAPIOffline
 from api import metrics
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import assets, batches, credits, deliveries, health, jobs, manifest, schedules, ui
+from api.routes import (
+    assets,
+    batches,
+    credits,
+    deliveries,
+    health,
+    jobs,
+    manifest,
+    schedules,
+    ui,
+    usage,
+)
 from api.schemas.assets import AssetUpload
 from api.schemas.schedules import ScheduleIn, ScheduleUpdate
 from api.write_limits import WriteLimit
@@ -35,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, metrics, manifest, ui):
         app.include_router(module.router)
-    for module in (assets, batches, jobs, credits, deliveries, schedules):
+    for module in (assets, batches, jobs, credits, usage, deliveries, schedules):
         app.include_router(module.router, dependencies=[WriteLimit])
     # The bodies that routes read themselves (JSON beside CSV, size-limited), by reference.
     install_openapi(app, (AssetUpload, BatchIn, ScheduleIn, ScheduleUpdate))

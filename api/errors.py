@@ -4,7 +4,6 @@
 errors, 404/405 from routing and unhandled exceptions are all rewritten into it.
 """
 
-import errno
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from core.errors import InputError, invalid, loc_path
+from core.storage.base import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Error(BaseModel):
         description="Stable, for programs: `validation_error`, `invalid_csv`, `invalid_cursor`, "
         "`malformed_json`, `malformed_multipart`, `unauthorized`, `not_found`, `not_ready`, "
         "`conflict`, `idempotency_conflict`, `too_large`, `too_many_items`, `value_too_large`, "
+        "`storage_quota_exceeded`, `gone`, "
         "`unsupported_media_type`, "
         "`method_not_allowed`, `rate_limited`, `run_in_progress`, `insufficient_storage`, "
         "`internal_error`."
@@ -170,23 +171,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), exc.status_code, headers=headers)
 
 
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-DISK_FULL_SQLSTATE = "53100"
-
-
-def _disk_full(exc: BaseException | None) -> bool:
-    """The server's disk (or PostgreSQL's) is full, somewhere in the exception's chain."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
-            return True
-        if getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE:
-            return True
-        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
-        seen += 1
-    return False
-
-
 def insufficient_storage() -> JSONResponse:
     return JSONResponse(
         error_body(
@@ -200,7 +184,7 @@ def insufficient_storage() -> JSONResponse:
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    if _disk_full(exc):
+    if disk_full(exc):
         log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
         return insufficient_storage()
     log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -22,7 +22,9 @@ _ERRORS = {
     401: "The API key is missing, not valid or revoked.",
     404: "Nothing with this id belongs to the tenant of the API key.",
     409: "The resource is not in a state that allows this.",
-    413: "The body or the file is larger than the server's limit.",
+    410: "The file was deleted by the retention policy (RETENTION_DAYS); the message says when.",
+    413: "The body or the file is larger than the server's limit, or (code "
+    "`storage_quota_exceeded`) the file does not fit the tenant's storage quota.",
     415: "The body is not of a content type this route reads.",
     422: "The request is invalid; `details` names every problem.",
     429: "The tenant sent too many writes, or has too many running; wait `Retry-After` seconds.",

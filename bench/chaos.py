@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.chaos [--jobs 200] [--repeat N]
         [--only kill,redis,redis-kill,redis-down,postgres,emulator,hostile,variants,scale-out,
-                abuse]
+                abuse,disk]
 
 Each scenario runs its own stack against the emulator on loopback with at least 200 jobs, each
 job with a draft of its own, so that a render paid twice shows up as two completed renders of
@@ -316,6 +316,10 @@ def main() -> None:
             names.remove("abuse")
             print("abuse: one tenant's hostile requests against a whole stack ...", flush=True)
             abuse_rows = abuse.run(Path(tmp))
+        if "disk" in names:  # the abuse table's disk-full row alone
+            names.remove("disk")
+            print("abuse: the disk filled under a whole stack ...", flush=True)
+            abuse_rows.append(abuse.disk_filled())
         for name in names:
             scenario = SCENARIOS[name]
             runs = args.repeat or scenario.repeat

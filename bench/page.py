@@ -72,7 +72,7 @@ def scratch_api() -> Iterator[tuple[str, Path]]:
     """A migrated scratch database, a storage folder, and the API on a free port over them."""
     import uvicorn
 
-    from bench.stack import free_port
+    from core.loopback import free_port
     from tests.conftest import ADMIN_DSN, TEST_REDIS_URL, url_of_database
 
     database = f"nemo_bench_{uuid.uuid4().hex[:8]}"

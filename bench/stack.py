@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,7 @@ import httpx
 import redis
 
 from core.embedded.redis_server import redis_binary
+from core.loopback import free_port
 from tests.support.waiting import wait_for as wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +34,6 @@ if TYPE_CHECKING:
 
     # The API over HTTP, or in process: starlette's TestClient is an httpx2.Client, not httpx's.
     ApiClient = httpx.Client | httpx2.Client
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -82,18 +82,20 @@ def retention_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
     days: float | None = typer.Option(None, help="Instead of RETENTION_DAYS.", min=0.001),
 ) -> None:
-    """Delete job events and finished webhook deliveries older than RETENTION_DAYS (as beat
-    does every RETENTION_CHECK_INTERVAL_S)."""
+    """Delete job events and finished webhook deliveries older than RETENTION_DAYS, the videos
+    and posters of jobs final for longer, and files no job within it uses (as beat does every
+    RETENTION_CHECK_INTERVAL_S); --dry-run prints the counts and bytes and deletes nothing."""
     from core.db import session_scope
     from core.retention import apply_retention
     from core.settings import get_settings
+    from core.storage import open_storage
 
     keep = days if days is not None else get_settings().retention_days
     if keep is None:
         console.print("RETENTION_DAYS is unset (everything is kept); give --days to try one")
         raise typer.Exit(1)
     with session_scope() as session:
-        report = apply_retention(session, keep, dry_run=dry_run)
+        report = apply_retention(session, keep, dry_run=dry_run, storage=open_storage())
     console.print(str(report))
 
 
@@ -113,15 +115,24 @@ def tenant_set(
     clear_backend_token: bool = typer.Option(
         False, "--clear-backend-token", help="Use the shared token again."
     ),
+    storage_quota: str | None = typer.Option(
+        None,
+        help="Bytes its assets and videos may take (e.g. 5000000000, 5GB, 500MiB), "
+        "`unlimited`, or `default` to follow STORAGE_QUOTA_BYTES.",
+    ),
 ) -> None:
     """Change a tenant's limits or backend token (`echo "$TOKEN" | nemo-batch tenant set acme
     --backend-token-stdin`)."""
     from core.db import session_scope
+    from core.repo.storage_usage import set_quota
     from core.repo.tenants import get_or_create_tenant
 
+    quota = parse_quota(storage_quota) if storage_quota is not None else None
     token = read_secret("backend token") if backend_token_stdin else None
     with session_scope() as session:
         row = get_or_create_tenant(session, name)
+        if storage_quota is not None:
+            set_quota(session, row, quota)
         if inflight_limit is not None:
             row.inflight_limit = inflight_limit
         if token is not None:
@@ -129,6 +140,64 @@ def tenant_set(
         if clear_backend_token:
             row.backend_token = None
     console.print(f"tenant {name} updated")
+
+
+UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_quota(text: str) -> int | None:
+    """`5GB`, `500MiB`, `1234` (bytes), `unlimited` (stored as -1) or `default` (None)."""
+    from core.repo.storage_usage import UNLIMITED
+
+    word = text.strip().lower().replace(" ", "")
+    if word == "default":
+        return None
+    if word == "unlimited":
+        return UNLIMITED
+    number = word.rstrip("kmgtib")
+    unit = word[len(number) :]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in UNITS or value < 0:
+        raise typer.BadParameter(
+            f"{text!r}: give bytes (5000000000, 5GB, 500MiB), `unlimited` or `default`",
+            param_hint="--storage-quota",
+        )
+    return int(value * UNITS[unit])
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "no limit"
+    return f"{value:,} bytes ({value / 1e9:.2f} GB)"
+
+
+@tenant_app.command("usage")
+def tenant_usage(
+    name: str = typer.Argument(..., help="Tenant name."),
+    recount: bool = typer.Option(
+        False, "--recount", help="Count the usage again from the rows (and store it)."
+    ),
+) -> None:
+    """Print what a tenant's assets and videos take against its storage quota."""
+    from core.db import session_scope
+    from core.repo import storage_usage
+    from core.repo.tenants import tenant_by_name
+    from core.settings import get_settings
+
+    with session_scope() as session:
+        row = tenant_by_name(session, name)
+        if row is None:
+            console.print(f"no tenant named {name}")
+            raise typer.Exit(1)
+        if recount:
+            storage_usage.recount(session, row.id)
+            session.flush()
+        usage = storage_usage.usage_of(session, row.id, get_settings().storage_quota_bytes)
+    console.print(f"tenant {name}: storage used {_size(usage.used)}, quota {_size(usage.quota)}")
 
 
 @tenant_app.command("rotate-webhook-secret")
@@ -159,7 +228,9 @@ def tenant_rotate_webhook_secret(
 def tenant_show(name: str = typer.Argument(..., help="Tenant name.")) -> None:
     """Print a tenant's settings and its webhook signing secret (give it to the receiver)."""
     from core.db import session_scope
+    from core.repo.storage_usage import effective_quota
     from core.repo.tenants import signing_secrets, tenant_by_name
+    from core.settings import get_settings
 
     with session_scope() as session:
         row = tenant_by_name(session, name)
@@ -170,6 +241,9 @@ def tenant_show(name: str = typer.Argument(..., help="Tenant name.")) -> None:
         console.print(f"  in-flight limit: {row.inflight_limit}")
         console.print(f"  own backend token: {'set' if row.backend_token else 'not set'}")
         console.print(f"  paused: {row.paused_reason or 'no'}")
+        quota = effective_quota(row.storage_quota_bytes, get_settings().storage_quota_bytes)
+        own = " (its own)" if row.storage_quota_bytes is not None else ""
+        console.print(f"  storage: {_size(row.storage_used_bytes)} used of {_size(quota)}{own}")
         console.print("  webhook secret (verifies X-Nemo-Batch-Signature):")
         typer.echo(row.webhook_secret)
         if signing_secrets(row)[1:]:

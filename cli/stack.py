@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from cli.demo_stack import ProcessSet, free_port
+from cli.demo_stack import ProcessSet
+from core.loopback import free_port, port_is_free
 from core.pools import API_THREADS, ProcessGroup
 
 EMULATOR_TOKEN = "nmv_usr_local_emulator"
@@ -63,22 +63,13 @@ def process_groups(plan: StackPlan) -> list[ProcessGroup]:
     ]
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def start_stack(processes: ProcessSet, plan: StackPlan) -> RunningStack:
     """Start every process of `plan` in `processes` and wait until the API is ready."""
     for name, port, option in (
         ("API", plan.api_port, "--api-port"),
         ("Flower", plan.flower_port, "--flower-port"),
     ):
-        if port and not port_free(port):
+        if port and not port_is_free(port):
             raise RuntimeError(f"port {port} for the {name} is in use: choose another ({option})")
     emulator_url = None
     if plan.emulator is not None:

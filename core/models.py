@@ -85,6 +85,12 @@ class Tenant(TimestampMixin, Base):
     previous_webhook_secret_until: Mapped[datetime | None] = mapped_column(default=None)
     paused_reason: Mapped[str | None] = mapped_column(Text, default=None)
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
+    storage_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The operator's override of STORAGE_QUOTA_BYTES: None follows the setting, a negative
+    value means no limit (`core.repo.storage_usage`)."""
+    storage_used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """What the tenant's assets and outputs take, kept in the same transaction as the rows
+    that add or drop them (`core.repo.storage_usage`)."""
 
 
 class ApiKey(TimestampMixin, Base):
@@ -102,7 +108,10 @@ class ApiKey(TimestampMixin, Base):
 
 class Asset(TimestampMixin, Base):
     __tablename__ = "assets"
-    __table_args__ = (UniqueConstraint("tenant_id", "sha256", name="uq_assets_tenant_sha256"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "sha256", name="uq_assets_tenant_sha256"),
+        Index("ix_assets_created", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=_uuid)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -181,6 +190,7 @@ class Job(TimestampMixin, Base):
         Index("ix_jobs_admission", "state", "priority", "created_at"),
         Index("ix_jobs_due", "next_attempt_at", postgresql_where="next_attempt_at IS NOT NULL"),
         Index("ix_jobs_heartbeat", "state", "heartbeat_at"),
+        Index("ix_jobs_output_finished", "finished_at", postgresql_where="output IS NOT NULL"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=_uuid)

@@ -3,11 +3,15 @@ reserved addresses are refused unless `allow_private_urls` is set (server-side r
 
 Two checks: `literal_private_host` at intake (no DNS: a name may resolve later, or differently),
 and `resolve_public` just before a request, whose answer the caller connects to, so a name that
-resolves to a private address (or is re-pointed there) is caught where it matters.
+resolves to a private address (or is re-pointed there) is caught where it matters. `pin` is
+that check for an outbound request (webhooks, feeds, inputs kept at intake).
 """
 
 import ipaddress
 import socket
+from dataclasses import dataclass
+
+import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -107,3 +111,27 @@ def resolve_public(host: str, port: int, *, allow_private: bool = False) -> list
                 f"({', '.join(refused)}); set ALLOW_PRIVATE_URLS=true to allow it"
             )
     return addresses
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """An outbound URL pinned to the address just checked: connect to `url` (no second lookup
+    that could answer differently), and name the real host in `headers` and, for TLS, in
+    `extensions` (httpx's `sni_hostname`)."""
+
+    url: httpx.URL
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+    @property
+    def sni_hostname(self) -> str | None:
+        return self.extensions.get("sni_hostname")
+
+
+def pin(url: httpx.URL, *, allow_private: bool = False) -> Pinned:
+    """Resolve `url`'s host, check every address (`resolve_public`), and pin the first."""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    addresses = resolve_public(url.host, port, allow_private=allow_private)
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    headers = {"Host": url.netloc.decode("ascii")}
+    return Pinned(url.copy_with(host=str(addresses[0])), headers, extensions)

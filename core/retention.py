@@ -1,11 +1,13 @@
-"""RETENTION_DAYS: job events and finished webhook deliveries older than that are deleted, by
-beat (`worker.apply_retention`) or by hand (`nemo-batch retention [--dry-run]`).
+"""RETENTION_DAYS: job events and finished webhook deliveries older than that are deleted, and
+so are the files of jobs final for longer and the assets no job within it uses
+(`core.retention_files`), by beat (`worker.apply_retention`) or by hand (`nemo-batch retention
+[--dry-run]`, which counts what would go and deletes nothing).
 
 Pending deliveries are kept whatever their age (their own WEBHOOK_MAX_AGE_S ends them), and so
-is everything while RETENTION_DAYS is unset. Outputs and assets (files) are not covered yet.
+is everything while RETENTION_DAYS is unset.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -14,6 +16,14 @@ from sqlalchemy.orm import Session
 
 from core.models import JobEvent, WebhookDelivery
 from core.repo.jobs import utcnow
+from core.retention_files import (
+    FileReport,
+    end_of_page,
+    expire_assets,
+    expire_outputs,
+    sweep_objects,
+)
+from core.storage import Storage
 
 FINISHED_DELIVERIES = ("delivered", "failed")
 
@@ -24,12 +34,13 @@ class RetentionReport:
     events: int
     deliveries: int
     dry_run: bool
+    files: FileReport = field(default_factory=FileReport)
 
     def __str__(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
         return (
             f"{verb} {self.events} job events and {self.deliveries} finished webhook deliveries "
-            f"older than {self.cutoff:%Y-%m-%d %H:%M} UTC"
+            f"older than {self.cutoff:%Y-%m-%d %H:%M} UTC; {self.files.words(verb)}"
         )
 
 
@@ -45,9 +56,19 @@ def _deleted(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
-def apply_retention(session: Session, days: float, *, dry_run: bool) -> RetentionReport:
-    """Delete (or, dry, count) what is older than `days`; the caller commits."""
-    cutoff = utcnow() - timedelta(days=days)
+def apply_retention(
+    session: Session,
+    days: float,
+    *,
+    dry_run: bool,
+    storage: Storage | None = None,
+    now: datetime | None = None,
+) -> RetentionReport:
+    """Delete (or, dry, count) what is older than `days` (`now`: a test's clock). With a
+    storage, files too: the rows' changes are committed page by page before any file is
+    deleted; a dry run rolls them back. Without one, the caller commits."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=days)
     if dry_run:
         events = session.scalar(select(func.count()).where(_old_events(cutoff))) or 0
         deliveries = session.scalar(select(func.count()).where(_old_deliveries(cutoff))) or 0
@@ -56,4 +77,14 @@ def apply_retention(session: Session, days: float, *, dry_run: bool) -> Retentio
         deliveries = _deleted(
             session.execute(delete(WebhookDelivery).where(_old_deliveries(cutoff)))
         )
-    return RetentionReport(cutoff, int(events), int(deliveries), dry_run)
+    files = FileReport()
+    if storage is not None:
+        end_page = end_of_page(session, dry_run)
+        if not dry_run:
+            session.commit()  # the events and deliveries
+        expire_outputs(session, cutoff, now, days, files, end_page)
+        expire_assets(session, cutoff, files, end_page)
+        sweep_objects(session, storage, cutoff, now, files, dry_run=dry_run)
+        if dry_run:
+            session.rollback()
+    return RetentionReport(cutoff, int(events), int(deliveries), dry_run, files)

@@ -119,7 +119,15 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = 30.0
 
     retention_days: float | None = Field(default=None, gt=0)
-    """Job events and finished webhook deliveries older than this are deleted (unset: kept)."""
+    """Job events, finished webhook deliveries, the videos and posters of jobs finished longer
+    ago, and asset files no job within it uses are deleted (unset: everything is kept)."""
+    storage_quota_bytes: int | None = Field(default=None, ge=0)
+    """What one tenant's assets and outputs may take (unset: no limit); `nemo-batch tenant set
+    NAME --storage-quota` overrides it per tenant."""
+    storage_wait_max_s: float = 24 * 3600.0
+    """How long a rendered video waits for room (the tenant over its quota, or a full disk)
+    before its job fails saying why; it is checked again every STORAGE_WAIT_INTERVAL_S."""
+    storage_wait_interval_s: float = 300.0
     retention_check_interval_s: float = 3600.0
 
     log_level: str = "INFO"

@@ -3,17 +3,18 @@
 import logging
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.costs import estimated_cost
 from core.db import session_scope
 from core.models import Batch, CreditBalance, Job, Tenant
+from core.repo import transitions
 from core.repo.jobs import utcnow
 from core.repo.pipeline import reopen_unpaused_batches
 from core.settings import get_settings
-from core.states import BatchStatus, JobState
+from core.states import BatchStatus
 from worker.backend import client_for
 from worker.nemo import Credits
 from worker.tokens import resolve_token
@@ -90,16 +91,7 @@ def preflight_batches() -> None:
 def wake_credit_waiters() -> None:
     """Jobs waiting for credits whose tenant is no longer paused go back to their step."""
     with session_scope() as session:
-        paused = select(Tenant.id).where(Tenant.paused_reason.is_not(None))
-        session.execute(
-            update(Job)
-            .where(
-                Job.state == JobState.WAITING_CREDITS.value,
-                Job.next_attempt_at.is_(None),
-                Job.tenant_id.not_in(paused),
-            )
-            .values(next_attempt_at=utcnow())
-        )
+        transitions.credit_waiters_due(session)
         reopen_unpaused_batches(session)
 
 

@@ -21,7 +21,7 @@ import httpx
 from core.csv_import import read_csv
 from core.errors import InputError, loc_path
 from core.intake import Locate
-from core.netcheck import PrivateAddress, Unresolvable, resolve_public
+from core.netcheck import PrivateAddress, Unresolvable, pin
 from core.settings import Settings
 
 MAX_REDIRECTS = 5
@@ -56,14 +56,11 @@ def _target(url: httpx.URL, settings: Settings) -> tuple[httpx.URL, dict[str, st
     """The URL to connect to (the checked address), its Host header and TLS name."""
     if url.scheme not in {"http", "https"} or not url.host:
         raise FetchError(f"{url} is not an http(s) URL")
-    port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        addresses = resolve_public(url.host, port, allow_private=settings.allow_private_urls)
+        pinned = pin(url, allow_private=settings.allow_private_urls)
     except (PrivateAddress, Unresolvable) as error:
         raise FetchError(str(error)) from None
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    host = {"Host": url.netloc.decode("ascii")}
-    return url.copy_with(host=str(addresses[0])), host, extensions
+    return pinned.url, pinned.headers, pinned.extensions
 
 
 def validator(headers: httpx.Headers) -> str | None:

@@ -24,6 +24,8 @@ class Wait:
     delay_s: float
     checkpoint: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    """Other job columns to set (`error_message`: why it waits, in words)."""
 
 
 @dataclass(frozen=True)

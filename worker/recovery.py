@@ -9,8 +9,7 @@ from datetime import timedelta
 
 from core.db import session_scope
 from core.repo.jobs import utcnow
-from core.repo.pipeline import stale_jobs
-from core.repo.transitions import resume_due
+from core.repo.transitions import redrive_stale, resume_due
 from core.settings import get_settings
 from worker import enqueue
 
@@ -33,10 +32,7 @@ def sweep() -> int:
     settings = get_settings()
     stale_before = utcnow() - timedelta(seconds=settings.heartbeat_stale_s)
     with session_scope() as session:
-        jobs = stale_jobs(session, stale_before, BATCH)
-        for job in jobs:
-            job.next_attempt_at = utcnow()  # the claimer sends it again
-        count = len(jobs)
+        count = redrive_stale(session, stale_before, BATCH)
     if count:
         log.warning("re-driving %d stale jobs from their checkpoints", count)
     return count

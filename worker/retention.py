@@ -5,6 +5,7 @@ import logging
 from core.db import session_scope
 from core.retention import apply_retention
 from core.settings import get_settings
+from core.storage import open_storage
 
 log = logging.getLogger("worker.retention")
 
@@ -14,6 +15,6 @@ def apply_configured() -> str:
     if days is None:
         return "RETENTION_DAYS is unset: everything is kept"
     with session_scope() as session:
-        report = apply_retention(session, days, dry_run=False)
+        report = apply_retention(session, days, dry_run=False, storage=open_storage())
     log.info("retention: %s", report)
     return str(report)

@@ -61,6 +61,9 @@ class StepContext:
     save_checkpoint: "CheckpointSaver"
     """Where `save` writes: the job's row under the claim's lease (`saver_for`), or a fake."""
     batch_id: uuid.UUID | None = None
+    lease: uuid.UUID | None = None
+    """The claim's fencing token, for a write that must share a transaction with a checkpoint
+    save (the download step's storage charge); None in unit tests' fakes."""
 
     def save(self, **values: Any) -> None:
         """Commit part of the checkpoint now, before a side effect that must not be repeated.
@@ -142,6 +145,7 @@ def run_step_reporting(
                 options=claim.options,
                 checkpoint=claim.checkpoint,
                 save_checkpoint=saver_for(job_uuid, claim.lease),
+                lease=claim.lease,
             )
             outcome = _execute(function, context)
     latency_ms = int((time.monotonic() - started) * 1000)
@@ -369,8 +373,9 @@ def _apply(
                 after_commit.append(lambda: enqueue.pipeline_from(job.id, target))
                 return False
             return True
-        case Wait(delay_s=delay, checkpoint=checkpoint, message=message):
+        case Wait(delay_s=delay, checkpoint=checkpoint, message=message, fields=values):
             job.checkpoint = {**job.checkpoint, **checkpoint}
+            set_fields(job, values)
             wait(job, delay)
             if message:
                 add_event(session, job, "wait", message, step=step.value, latency_ms=latency_ms)

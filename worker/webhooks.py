@@ -26,7 +26,7 @@ from core import broker
 from core.db import session_scope
 from core.logging import log_fields
 from core.models import Tenant
-from core.netcheck import PrivateAddress, Unresolvable, resolve_public
+from core.netcheck import PrivateAddress, Unresolvable, pin
 from core.repo import deliveries as repo
 from core.repo.jobs import utcnow
 from core.repo.tenants import signing_secrets
@@ -125,26 +125,20 @@ class SendResult:
 
 def send(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> SendResult:
     """POST `body` to `url`, connecting only to an address checked after DNS resolution."""
-    target = httpx.URL(url)
-    port = target.port or (443 if target.scheme == "https" else 80)
     try:
-        addresses = resolve_public(target.host, port, allow_private=settings.allow_private_urls)
+        pinned = pin(httpx.URL(url), allow_private=settings.allow_private_urls)
     except PrivateAddress as error:
         return SendResult(None, f"refused: {error}", final=True)
     except Unresolvable as error:
         return SendResult(None, str(error))
-    # Connect to the address just checked (no second lookup that could answer differently).
-    pinned = target.copy_with(host=str(addresses[0]))
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    request_headers = {**headers, "Host": target.netloc.decode("ascii")}
     try:
         answer = post_within(
-            str(pinned),
+            str(pinned.url),
             body,
-            request_headers,
+            {**headers, **pinned.headers},
             deadline_s=settings.webhook_timeout_s,
             max_answer_bytes=MAX_ANSWER_BYTES,
-            sni_hostname=extensions.get("sni_hostname"),
+            sni_hostname=pinned.sni_hostname,
         )
     except DeadlinePassed:
         return SendResult(None, f"no answer within {settings.webhook_timeout_s:g} s")

@@ -13,6 +13,8 @@ from api.uploads import MultipartFileReader
 from core.media import ACCEPTED_EXTENSIONS, SNIFF_BYTES, MediaType, UnsupportedMedia, sniff
 from core.models import Asset, Tenant
 from core.repo.assets import add_asset, get_asset
+from core.repo.storage_usage import QuotaExceeded, StorageUsage, charge, usage_of
+from core.settings import Settings
 from core.storage import StorageLimitExceeded, StoredObject
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
@@ -32,10 +34,41 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
+def over_quota(usage: StorageUsage, size: int) -> ApiError:
+    return ApiError(
+        413,
+        "storage_quota_exceeded",
+        f"this file ({size} bytes) does not fit the tenant's storage quota: {usage.used} of "
+        f"{usage.quota} bytes are used. Make room by waiting for the retention policy to delete "
+        "old batches' videos and unused assets, or ask the operator to raise the quota "
+        "(`nemo-batch tenant set NAME --storage-quota`); GET /v1/usage shows the figures",
+        [{"loc": "file", "message": f"{size} bytes; room for {_room(usage)} bytes"}],
+    )
+
+
+def _room(usage: StorageUsage) -> int:
+    return max((usage.quota or 0) - usage.used, 0)
+
+
+def _check_room(session: Session, tenant: Tenant, settings: Settings, size: int) -> None:
+    """Refuse early, before the bytes are read, what cannot fit (the charge decides later)."""
+    usage = usage_of(session, tenant.id, settings.storage_quota_bytes)
+    session.commit()  # no transaction left open while the body streams in
+    if not usage.room_for(size):
+        raise over_quota(usage, size)
+
+
 def _record(
-    session: Session, tenant: Tenant, stored: StoredObject, media: MediaType, name: str
+    session: Session,
+    tenant: Tenant,
+    stored: StoredObject,
+    media: MediaType,
+    name: str,
+    settings: Settings,
 ) -> tuple[Asset, bool]:
-    """The asset row for stored bytes; (asset, created)."""
+    """The asset row for stored bytes and its charge on the quota, in one transaction;
+    (asset, created). Over quota, nothing is recorded (the file, if no row holds it, is left
+    to retention's sweep of unreferenced files)."""
     asset, created = add_asset(
         session,
         tenant_id=tenant.id,
@@ -47,6 +80,12 @@ def _record(
         filename=name,
         path=stored.key,
     )
+    if created:
+        try:
+            charge(session, tenant.id, stored.size, settings.storage_quota_bytes)
+        except QuotaExceeded as error:
+            session.rollback()
+            raise over_quota(error.usage, stored.size) from None
     session.commit()
     return asset, created
 
@@ -69,11 +108,14 @@ async def upload_asset(
     settings: SettingsDep,
     storage: StorageDep,
 ) -> AssetOut:
-    """201 with the asset; the same bytes uploaded again answer 200 with the same asset."""
+    """201 with the asset; the same bytes uploaded again answer 200 with the same asset.
+    413 `storage_quota_exceeded` when the file does not fit the tenant's storage quota."""
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
         raise _too_large(limit)
+    smallest = max(int(declared) - MULTIPART_SLACK, 1) if declared.isdigit() else 1
+    await run_in_threadpool(_check_room, session, tenant, settings, smallest)
     reader = MultipartFileReader(request)
     if not await reader.find_file():
         raise ApiError(
@@ -108,7 +150,9 @@ async def upload_asset(
     except StorageLimitExceeded:
         raise _too_large(limit) from None
     name = reader.filename or f"upload.{media.extension}"
-    asset, created = await run_in_threadpool(_record, session, tenant, stored, media, name)
+    asset, created = await run_in_threadpool(
+        _record, session, tenant, stored, media, name, settings
+    )
     if not created:
         response.status_code = 200
     return AssetOut.model_validate(asset)

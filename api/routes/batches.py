@@ -338,7 +338,7 @@ def resume_batch(
     paused = batch.status == "paused" or tenant.paused_at is not None
     if not paused and not repo.has_waiting_credits(session, batch.id):
         raise Conflict(f"the batch is not paused (status {batch.status}); nothing to resume")
-    changed = repo.resume_batch(session, batch, tenant)
+    changed = transitions.resume_batch(session, batch, tenant)
     session.commit()
     sent = broker.send_dispatch(
         "batch_resumed", settings.redis_url, batch_id=str(batch.id), tenant_id=str(tenant.id)

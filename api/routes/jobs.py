@@ -3,7 +3,7 @@
 import logging
 import mimetypes
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -132,6 +132,22 @@ def retry_job(
     return _job_out(request, session, job)
 
 
+def retention_gone(output: dict[str, Any] | None, what: str) -> ApiError | None:
+    """410 for an output the retention policy deleted, saying when and after how long."""
+    deleted = (output or {}).get("deleted_at")
+    if not deleted:
+        return None
+    when = str(deleted)[:16].replace("T", " ")
+    days = (output or {}).get("retention_days")
+    after = f" after {float(days):g} days" if isinstance(days, int | float) else ""
+    return ApiError(
+        410,
+        "gone",
+        f"the {what} was deleted on {when} UTC{after} by the retention policy (RETENTION_DAYS); "
+        "submit the product again in a new batch to render it anew",
+    )
+
+
 def _serve(
     request: Request,
     job: Job,
@@ -142,6 +158,8 @@ def _serve(
     default_type: str,
     redirect: bool,
 ) -> Response:
+    if gone := retention_gone(job.output, what):
+        raise gone
     stored = (job.output or {}).get(key)
     if not stored:
         raise ApiError(404, "not_ready", f"the {what} is not ready (the job is {job.state})")
@@ -180,7 +198,7 @@ RedirectQuery = Annotated[bool, Query(description=_REDIRECT_DOC)]
     "/{job_id}/video",
     name="job_video",
     response_class=FileResponse,
-    responses=file_responses("video/mp4") | errors(401, 404, 422),
+    responses=file_responses("video/mp4") | errors(401, 404, 410, 422),
     summary="The MP4 (supports Range; ?redirect=1 for a presigned URL)",
 )
 def get_video(
@@ -200,7 +218,7 @@ def get_video(
     "/{job_id}/poster",
     name="job_poster",
     response_class=FileResponse,
-    responses=file_responses("image/jpeg") | errors(401, 404, 422),
+    responses=file_responses("image/jpeg") | errors(401, 404, 410, 422),
     summary="The poster frame (supports Range; ?redirect=1 for a presigned URL)",
 )
 def get_poster(

@@ -162,13 +162,26 @@ def _rows_in_own_session(
         session.close()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a value from an item (a title like "=HYPERLINK(...)")
+    that would start a formula gets a leading `'` (OWASP's advice for CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_lines(rows: Iterator[ManifestRow]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(MANIFEST_COLUMNS)
     for count, row in enumerate(rows, 1):
         fields = row.model_dump()
-        writer.writerow(["" if fields[name] is None else fields[name] for name in MANIFEST_COLUMNS])
+        writer.writerow([_cell(fields[name]) for name in MANIFEST_COLUMNS])
         if count % 200 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -217,7 +230,8 @@ def videos_zip_stream(session: Session, storage: Storage, batch: Batch) -> tuple
         key = output_key(storage, job.output, "path")
         size = (job.output or {}).get("size")
         if key is None:
-            log.warning("job %s succeeded but has no video in storage", job.id)
+            if not (job.output or {}).get("deleted_at"):  # not the retention policy's doing
+                log.warning("job %s succeeded but has no video in storage", job.id)
             continue
         if not isinstance(size, int):  # an older job: ask the store once
             try:

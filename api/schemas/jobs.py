@@ -66,6 +66,11 @@ class OutputOut(BaseModel):
     sha256: str | None = None
     video_url: str
     poster_url: str | None = None
+    deleted_at: datetime | None = Field(
+        default=None,
+        description="When the retention policy deleted the video and poster (their URLs then "
+        "answer 410 Gone); null while they are kept.",
+    )
 
 
 class JobOut(JobSummary):
@@ -134,7 +139,7 @@ def public_input(job_input: dict[str, Any]) -> dict[str, Any]:
 
 def output_out(output: dict[str, Any] | None, video_url: str, poster_url: str) -> OutputOut | None:
     """The output's public facts and download URLs; `path` and `poster_path` stay inside."""
-    if not output or not output.get("path"):
+    if not output or not (output.get("path") or output.get("deleted_at")):
         return None
     facts = {key: output.get(key) for key in ("duration", "width", "height", "codec", "size")}
     if facts["duration"] is None:  # the worker records the probe's `duration_s`
@@ -144,4 +149,5 @@ def output_out(output: dict[str, Any] | None, video_url: str, poster_url: str) -
         sha256=output.get("sha256"),
         video_url=video_url,
         poster_url=poster_url if output.get("poster_path") else None,
+        deleted_at=output.get("deleted_at"),
     )

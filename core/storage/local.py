@@ -4,10 +4,13 @@ sees half a file and a crash leaves no partial object under its final name."""
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.storage.base import (
+    KEY,
     InvalidKey,
+    ObjectInfo,
     ObjectMissing,
     ObjectPart,
     Storage,
@@ -61,8 +64,31 @@ class LocalStorage(Storage):
     def describe(self) -> str:
         return f"file://{self.root.absolute()}"
 
+    def list_objects(self, area: str) -> Iterator[ObjectInfo]:
+        base = self.root / area
+        if not base.is_dir():
+            return
+        for path in base.glob("*/*"):
+            key = path.relative_to(self.root).as_posix()
+            if not KEY.match(key):
+                continue  # not an object of ours (a stray file): never touched
+            try:
+                facts = path.stat()
+            except FileNotFoundError:
+                continue
+            modified = datetime.fromtimestamp(facts.st_mtime, UTC)
+            yield ObjectInfo(key=key, size=facts.st_size, modified=modified)
+
+    def delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
     def _place(self, temporary: Path, key: str) -> None:
         final = self.path_for(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if not final.exists():
-            os.replace(temporary, final)
+        if final.exists():
+            try:
+                os.utime(final)
+                return
+            except FileNotFoundError:
+                pass  # deleted a moment ago: placed again below
+        os.replace(temporary, final)

@@ -5,7 +5,9 @@ on its completion), so writes are atomic; a key already there is not uploaded ag
 product image shared by many jobs is one object. Keys live under an optional prefix.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -14,7 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from core.storage.base import ObjectMissing, ObjectPart, Storage, check_key
+from core.storage.base import KEY, ObjectInfo, ObjectMissing, ObjectPart, Storage, check_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -86,13 +88,18 @@ class S3Storage(Storage):
         return f"{prefix}/{check_key(key)}" if prefix else check_key(key)
 
     def exists(self, key: str) -> bool:
+        return self._modified(key) is not None
+
+    def _modified(self, key: str) -> datetime | None:
+        """When the object was written; None if there is none."""
         try:
-            self.client.head_object(Bucket=self.location.bucket, Key=self.object_name(key))
+            head = self.client.head_object(Bucket=self.location.bucket, Key=self.object_name(key))
         except ClientError as error:
             if _missing(error):
-                return False
+                return None
             raise
-        return True
+        modified: datetime = head["LastModified"]
+        return modified
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> ObjectPart:
         wanted = f"bytes={start}-{'' if end is None else end}"
@@ -122,12 +129,37 @@ class S3Storage(Storage):
         where = self.location.endpoint_url or "AWS"
         return f"s3://{self.location.bucket}/{self.location.prefix} at {where}"
 
+    def list_objects(self, area: str) -> Iterator[ObjectInfo]:
+        prefix = self.object_name(f"{area}/00/{'0' * 64}").rsplit("/", 2)[0] + "/"
+        strip = len(self.location.prefix.strip("/")) + 1 if self.location.prefix.strip("/") else 0
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.location.bucket, Prefix=prefix
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item["Key"][strip:]
+                if KEY.match(key):
+                    yield ObjectInfo(key=key, size=item["Size"], modified=item["LastModified"])
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.location.bucket, Key=self.object_name(key))
+
     def _place(self, temporary: Path, key: str) -> None:
-        if self.exists(key):
+        modified = self._modified(key)
+        if modified is not None and utcnow() - modified < FRESH:
             return
+        # Absent, or written long ago: (re)written, which also makes it recent for the sweep.
         self.client.upload_file(
             str(temporary), self.location.bucket, self.object_name(key), Config=TRANSFER
         )
+
+
+FRESH = timedelta(hours=1)
+"""An object written within this is not written again (retention spares it for longer)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _missing(error: ClientError) -> bool:

@@ -107,6 +107,26 @@ def test_a_large_batch_manifest_reads_every_page(
     assert [row["ref"] for row in rows] == [f"sku-{index}" for index in range(2500)]
 
 
+def test_a_title_that_looks_like_a_formula_reaches_a_spreadsheet_as_text(
+    client: TestClient, account: Account, storage_dir: Path
+) -> None:
+    items = [
+        {"ref": "=1+2", "title": '=HYPERLINK("http://evil.example","click")'},
+        {"ref": "@sum", "title": "-20% mug"},
+        {"ref": "plain", "title": "Mug = cup"},
+    ]
+    batch = create_batch(client, account, items=items)
+    answer = client.get(f"/v1/batches/{batch['id']}/manifest.csv", headers=account.headers)
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [(row["ref"], row["title"]) for row in rows] == [
+        ("'=1+2", '\'=HYPERLINK("http://evil.example","click")'),
+        ("'@sum", "'-20% mug"),
+        ("plain", "Mug = cup"),
+    ]
+    raw = client.get(f"/v1/batches/{batch['id']}/manifest.json", headers=account.headers).json()
+    assert raw["items"][0]["ref"] == "=1+2", "the JSON manifest keeps the values as given"
+
+
 def test_the_zip_holds_every_finished_video_named_by_its_ref(
     client: TestClient, account: Account, storage_dir: Path
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.support.emulator_proc import free_port
+from core.loopback import free_port
 
 
 @dataclass

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from celery import Celery
 
+from core.loopback import free_port
 from tests.cli.conftest import ServedApi
 from tests.conftest import TEST_REDIS_URL
-from tests.support.emulator_proc import free_port
 from tests.support.waiting import wait_for
 from tests.worker.stack import fresh_database
 

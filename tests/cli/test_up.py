@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from cli.demo_stack import free_port
+from core.loopback import free_port
 from tests.support.embedded import servers_of
 from tests.support.waiting import wait_for
 

@@ -34,3 +34,28 @@ def test_embedded_private_ipv4_is_refused(address: str) -> None:
 )
 def test_public_addresses_pass(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
+
+
+def test_a_pinned_url_connects_to_the_checked_address_and_names_the_real_host() -> None:
+    import httpx
+
+    from core.netcheck import pin
+
+    pinned = pin(httpx.URL("https://localhost:8443/hook?x=1"), allow_private=True)
+    assert pinned.url.host in {"127.0.0.1", "::1"}
+    assert pinned.url.port == 8443 and pinned.url.raw_path == b"/hook?x=1"
+    assert pinned.headers == {"Host": "localhost:8443"}
+    assert pinned.sni_hostname == "localhost"  # TLS checks the name, not the address
+
+    plain = pin(httpx.URL("http://[::1]/feed.csv"), allow_private=True)
+    assert str(plain.url) == "http://[::1]/feed.csv"
+    assert plain.sni_hostname is None
+
+
+def test_pinning_refuses_a_private_address_unless_allowed() -> None:
+    import httpx
+
+    from core.netcheck import PrivateAddress, pin
+
+    with pytest.raises(PrivateAddress, match="ALLOW_PRIVATE_URLS"):
+        pin(httpx.URL("http://127.0.0.1:9/"))

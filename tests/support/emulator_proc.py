@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,11 @@ from typing import Any
 
 import httpx
 
+from core.loopback import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.support.emulator_proc import free_port
+from core.loopback import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REPO_ROOT = Path(__file__).resolve().parents[2]

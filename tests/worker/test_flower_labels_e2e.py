@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.emulator_proc import free_port
+from core.loopback import free_port
 from tests.support.waiting import wait_for
 from tests.worker.helpers import all_final, api_user, describe
 from tests.worker.stack import REGISTERED_TOKEN, running_stack

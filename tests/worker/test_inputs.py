@@ -75,3 +75,66 @@ def test_a_batch_is_fetched_a_few_urls_at_a_time_each_once(tmp_path: Path) -> No
     assert failure is None and len({copy["key"] for copy in kept.values()}) == 6
     assert gone is not None and "HTTP 404" in gone.message
     assert shop.requests == {**{path: 1 for path in images}, "/gone.png": 1}
+
+
+def test_a_full_disk_makes_the_fetch_step_wait_saying_so_and_keeps_nothing_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import uuid
+    from typing import cast
+
+    from core.settings import get_settings
+    from core.states import JobState
+    from core.storage import Storage
+    from worker.outcomes import Advance, Fail, Wait
+    from worker.runner import StepContext
+    from worker.steps.fetch import fetch_step
+
+    settings = get_settings()
+    for name, value in {
+        "storage_dir": tmp_path,
+        "storage_url": "",
+        "allow_private_urls": True,
+        "storage_wait_max_s": 3600.0,
+    }.items():
+        monkeypatch.setattr(settings, name, value)
+
+    def full(self: Storage, area: str, temporary: Path, *args: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with image_server({"/a.png": PNG}) as shop:
+        context = StepContext(
+            job_id=uuid.uuid4(),
+            step=JobState.FETCH,
+            step_attempts=1,
+            tenant_id=uuid.uuid4(),
+            input=job_input(shop.url("/a.png")),
+            options={},
+            checkpoint={},
+            token=cast(Any, None),
+            client=cast(Any, None),
+            lease_s=60.0,
+            save_checkpoint=lambda values: None,
+        )
+        with monkeypatch.context() as patch:
+            patch.setattr(Storage, "adopt", full)
+            waiting = fetch_step(context)
+        assert isinstance(waiting, Wait), waiting
+        assert "disk is full" in waiting.fields["error_message"]
+        assert "errno" not in waiting.fields["error_message"].lower()
+        assert [p for p in (tmp_path / "tmp").glob("*")] == [], "nothing half-fetched is left"
+
+        context.checkpoint.update(waiting.checkpoint)
+        done = fetch_step(context)
+        assert isinstance(done, Advance), done
+        assert done.fields == {"error_message": None}
+        assert done.checkpoint["storage_wait_since"] is None
+
+        monkeypatch.setattr(settings, "storage_wait_max_s", 0.0)
+        with monkeypatch.context() as patch:
+            patch.setattr(Storage, "adopt", full)
+            context.checkpoint = {}
+            failed = fetch_step(context)
+        assert isinstance(failed, Fail) and failed.code == "insufficient_storage"
+        assert "could not be kept" in failed.message

@@ -62,7 +62,8 @@ def test_a_job_canceled_and_retried_mid_stream_ignores_its_old_worker(tmp_path: 
             user.post(f"/v1/jobs/{job_id}/cancel")
             assert job(job_id).lease_token is None, "a cancel leaves the old lease in place"
             user.post(f"/v1/jobs/{job_id}/retry")
-            assert admit_jobs() == 1
+            assert admit_jobs() >= 1  # other tests' queued jobs may be admitted with it
+            assert job(job_id).state == JobState.ADMITTED
             for step in (JobState.TOKEN, JobState.FETCH, JobState.SESSION, JobState.UPLOAD):
                 h.run_until_done(job_id, step)
             assert stream.is_alive(), "the old stream ended before the new run caught up"

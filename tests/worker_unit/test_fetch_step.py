@@ -44,11 +44,13 @@ def _no_fetcher(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_job_of_asset_ids_only_advances_without_an_http_client() -> None:
     job_input = {"images": [{"asset_id": str(uuid.uuid4()), "path": "assets/a.png"}]}
     outcome = fetch.fetch_step(context(job_input, {}))
-    assert outcome == Advance(checkpoint={"fetched": {}}, message="0 input URLs kept")
+    assert isinstance(outcome, Advance)
+    assert outcome.checkpoint["fetched"] == {}
 
 
 def test_urls_kept_at_intake_advance_without_an_http_client() -> None:
     url = "https://shop.example/a.png"
     job_input = {"images": [{"url": url, "kind": "image"}]}
     outcome = fetch.fetch_step(context(job_input, {"fetched": {url: KEPT}}))
-    assert outcome == Advance(checkpoint={"fetched": {url: KEPT}}, message="1 input URLs kept")
+    assert isinstance(outcome, Advance)
+    assert outcome.checkpoint["fetched"] == {url: KEPT}

@@ -4,12 +4,25 @@ A download refused (401/403/404/410: a signed URL that expired) or a body that i
 (an HTML or JSON page) asks the render's status again for a fresh URL, a few times.
 """
 
+from core.repo.storage_usage import QuotaExceeded
 from core.states import JobState
-from core.storage import key_for, open_storage
+from core.storage import disk_full, key_for, open_storage
 from worker.nemo import errors
 from worker.outcomes import Advance, Fail, Outcome, Restart
 from worker.runner import StepContext
 from worker.steps.render import export_again_after_loss
+from worker.steps.storage_room import (
+    CHARGED,
+    DISK_REMEDY,
+    DISK_WORDS,
+    QUOTA_REMEDY,
+    ROOM_FOUND,
+    WAITING_SINCE,
+    charge_output,
+    quota_words,
+    usage_now,
+    wait_for_room,
+)
 from worker.video import NotAVideo, probe, write_poster
 
 MAX_URL_REFRESHES = 3
@@ -29,6 +42,28 @@ def refresh_output_url(context: StepContext, what: str) -> Outcome | None:
 
 
 def download_step(context: StepContext) -> Outcome:
+    """The video stored, its poster cut and the tenant charged for both; or a wait for room
+    (`worker.steps.storage_room`): over quota, or this host's disk full."""
+    usage = usage_now(context)
+    held = int(context.checkpoint.get(CHARGED) or 0)  # charged by an earlier run of the step
+    if usage.quota is not None and usage.used - held >= usage.quota:  # no room: no download
+        return wait_for_room(context, "storage_quota_exceeded", quota_words(usage), QUOTA_REMEDY)
+    try:
+        return _store_video(context)
+    except QuotaExceeded as error:
+        return wait_for_room(
+            context,
+            "storage_quota_exceeded",
+            quota_words(error.usage, error.size),
+            QUOTA_REMEDY,
+        )
+    except OSError as error:
+        if not disk_full(error):
+            raise
+        return wait_for_room(context, "insufficient_storage", DISK_WORDS, DISK_REMEDY)
+
+
+def _store_video(context: StepContext) -> Outcome:
     storage = open_storage()
     temporary = storage.temporary_path(".mp4")
     poster_temporary = storage.temporary_path(".jpg")
@@ -49,6 +84,8 @@ def download_step(context: StepContext) -> Outcome:
                 f"The backend's output is not a playable video: {error}. Retry the job.",
             )
         write_poster(temporary, poster_temporary, at_s=min(1.0, facts.duration_s / 2))
+        stored_bytes = size + poster_temporary.stat().st_size
+        charge_output(context, stored_bytes)  # before the files take room: QuotaExceeded
         stored = storage.adopt("outputs", temporary, "mp4")
         poster = key_for("posters", stored.sha256, "jpg")  # named after the video: one each
         storage.adopt_as(poster, poster_temporary)
@@ -60,10 +97,12 @@ def download_step(context: StepContext) -> Outcome:
         "poster_path": poster,
         "sha256": stored.sha256,
         "size": size,
+        "stored_bytes": stored_bytes,
         **facts.as_dict(),
     }
     return Advance(
-        fields={"output": output},
+        fields={"output": output, **ROOM_FOUND},
+        checkpoint={WAITING_SINCE: None, CHARGED: stored_bytes},
         to=JobState.SUCCEEDED,
         message=f"video downloaded ({size} bytes, {facts.duration_s:.1f} s, "
         f"{facts.width}x{facts.height} {facts.codec})",
