@@ -36,7 +36,7 @@ def worker_command(
     ),
     concurrency: int | None = typer.Option(None, help="Processes (prefork) or threads (stream)."),
     queues: str | None = typer.Option(None, help="Comma-separated queues to serve."),
-    loglevel: str = typer.Option("INFO", help="Log level."),
+    loglevel: str | None = typer.Option(None, help="Log level (default: LOG_LEVEL, else INFO)."),
     hostname: str | None = typer.Option(None, "-n", "--hostname", help="Worker node name."),
     events: bool = typer.Option(
         False,
@@ -63,7 +63,9 @@ def worker_command(
         + f"; up to {ProcessGroup(role, role, size).connections} connections for this worker",
         err=True,
     )
-    argv = ["worker", f"--loglevel={loglevel}"] + (["--task-events"] if events else [])
+    argv = ["worker", f"--loglevel={loglevel or get_settings().log_level}"] + (
+        ["--task-events"] if events else []
+    )
     argv += [f"--pool={pool}", f"--concurrency={size}"]
     argv += [f"--queues={queues or default_queues}"]
     if hostname:
@@ -117,7 +119,7 @@ def pools_command(
 
 
 def beat_command(
-    loglevel: str = typer.Option("INFO", help="Log level."),
+    loglevel: str | None = typer.Option(None, help="Log level (default: LOG_LEVEL, else INFO)."),
     schedule: Path = typer.Option(
         Path(tempfile.gettempdir()) / "nemo-batch-beat-schedule", help="Beat's state file."
     ),
@@ -126,7 +128,9 @@ def beat_command(
     from worker.celery_app import app
 
     configure_pool("beat", 1)
-    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+    app.start(
+        ["beat", f"--loglevel={loglevel or get_settings().log_level}", f"--schedule={schedule}"]
+    )
 
 
 def flower_command(
