@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,29 +17,10 @@ from core.repo.jobs import utcnow
 from core.repo.tenants import get_or_create_tenant
 from core.retention import apply_retention
 from core.retention_files import FileReport, sweep_objects
-from core.settings import Settings
-from core.storage import AREAS, ObjectInfo, Storage, storage_for
+from core.storage import AREAS, ObjectInfo, Storage
 
 OLD = utcnow() - timedelta(days=40)
 RECENT = utcnow() - timedelta(days=1)
-
-
-@pytest.fixture(params=["file", "s3"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
-    scratch = tmp_path / "host"
-    if request.param == "file":
-        return storage_for(Settings(storage_dir=scratch, storage_url=""))
-    environment = request.getfixturevalue("s3_environment")
-    return storage_for(
-        Settings(
-            storage_dir=scratch,
-            storage_url=environment["STORAGE_URL"],
-            aws_endpoint_url=environment["AWS_ENDPOINT_URL"],
-            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
-            aws_region=environment["AWS_REGION"],
-        )
-    )
 
 
 def aged(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,23 +25,6 @@ from core.storage import (
 )
 
 
-@pytest.fixture(params=["file", "s3"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
-    scratch = tmp_path / "host"
-    if request.param == "file":
-        return storage_for(Settings(storage_dir=scratch, storage_url=""))
-    environment = request.getfixturevalue("s3_environment")
-    settings = Settings(
-        storage_dir=scratch,
-        storage_url=environment["STORAGE_URL"],
-        aws_endpoint_url=environment["AWS_ENDPOINT_URL"],
-        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
-        aws_region=environment["AWS_REGION"],
-    )
-    return storage_for(settings)
-
-
 def _scratch_files(storage: Storage) -> list[Path]:
     return [path for path in (storage.scratch / "tmp").glob("*") if path.is_file()]
 
