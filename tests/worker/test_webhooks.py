@@ -166,7 +166,9 @@ def test_a_delivery_whose_message_was_lost_is_claimed_from_postgres_once(setting
         kwargs = [json.loads(base64.b64decode(body["body"]))[1] for body in bodies]
         return sum(1 for arguments in kwargs if arguments.get("delivery_id") == delivery_id)
 
-    assert claim_due() >= 1
+    # Other tests' deliveries that fell due earlier are claimed first, a batch at a time.
+    while messages_for_this_delivery() == 0:
+        assert claim_due() >= 1, "the delivery was never claimed"
     assert messages_for_this_delivery() == 1
     claim_due()
     assert messages_for_this_delivery() == 1  # leased: a second claimer does not send it again
