@@ -45,8 +45,7 @@ def admit_jobs() -> int:
             jobs = queued_for_admission(session, tenant.id, room)
             admit(session, jobs)
             admitted.extend(job.id for job in jobs)
-    for job_id in admitted:
-        enqueue.pipeline_from(job_id, JobState.TOKEN)
+    enqueue.pipelines_from([(job_id, JobState.TOKEN) for job_id in admitted])
     if admitted:
         log.info("admitted %d jobs", len(admitted))
     return len(admitted)

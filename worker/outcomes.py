@@ -15,6 +15,9 @@ class Advance:
     to: JobState | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     """Other job columns to set (output, timeline_summary)."""
+    next_in_s: float | None = None
+    """The next step is due this many seconds from now, not at once (a render is not worth
+    polling before it can be done): the chain stops here and the claimer sends the job on."""
 
 
 @dataclass(frozen=True)

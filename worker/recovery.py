@@ -22,8 +22,7 @@ def claim_due() -> int:
     """Turn jobs whose wait is over back into tasks (SKIP LOCKED: safe with many claimers)."""
     with session_scope() as session:
         ready = resume_due(session, BATCH)
-    for job_id, state in ready:
-        enqueue.pipeline_from(job_id, state)
+    enqueue.pipelines_from(ready)
     return len(ready)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.db import get_engine, session_scope
+from core.db import autocommit, session_scope
 from core.logging import log_fields
 from core.models import Job, Tenant
 from core.repo.jobs import utcnow
@@ -25,6 +25,7 @@ from core.repo.transitions import (
     advance_to_next_step,
     back_off,
     claim_step,
+    finish_step,
     leased_job,
     merge_checkpoint,
     set_fields,
@@ -39,7 +40,12 @@ from worker.leases import leases
 from worker.nemo import NemoClient, errors
 from worker.outcomes import Advance, Backoff, Fail, Outcome, Restart, Wait, WaitCredits
 from worker.policy import Attempt, outcome_for
-from worker.tokens import ResolvedToken, configured_token, drop_anonymous_token, resolve_token
+from worker.tokens import (
+    ResolvedToken,
+    configured_token,
+    drop_anonymous_token,
+    shared_anonymous_token,
+)
 
 log = logging.getLogger("worker.runner")
 
@@ -79,7 +85,7 @@ def saver_for(job_id: uuid.UUID, lease: uuid.UUID) -> CheckpointSaver:
     """Checkpoint saves of one claim: one statement each, fenced by the claim's lease token."""
 
     def save(values: dict[str, Any]) -> None:
-        with get_engine().begin() as connection:
+        with autocommit() as connection:
             merge_checkpoint(connection, job_id, lease, values)
 
     return save
@@ -113,7 +119,7 @@ def run_step_reporting(
     """`run_step`, telling also whether the job is throttled."""
     job_uuid = uuid.UUID(str(job_id))
     lease_s = get_settings().step_lease_s
-    with get_engine().begin() as connection:
+    with autocommit() as connection:  # the claim is one statement: its own transaction
         claim = claim_step(connection, job_uuid, step, lease_s)
     if claim is None:
         return StepReport(False)
@@ -128,7 +134,7 @@ def run_step_reporting(
     outcome: Outcome
     with leases.holding(job_uuid, claim.lease):
         try:
-            token = token or _token_for(tenant_id)
+            token = token or shared_anonymous_token()  # the claim read the tenant's own
         except errors.NemoError as error:
             outcome = outcome_for(error, Attempt(step, attempts))
         else:
@@ -181,14 +187,6 @@ def slow_down_after_429(error: errors.RateLimited) -> None:
     rate_limiter().push_back(min(error.retry_after or interval, interval))
 
 
-def _token_for(tenant_id: uuid.UUID) -> ResolvedToken:
-    """The job's backend token, read (or acquired) outside the claim's transaction."""
-    with session_scope() as session:
-        tenant = session.get(Tenant, tenant_id)
-        assert tenant is not None
-        return resolve_token(session, tenant)
-
-
 def _ids(context: StepContext) -> dict[str, str]:
     return log_fields(job_id=context.job_id, batch_id=context.batch_id, step=context.step.value)
 
@@ -232,7 +230,7 @@ def _with_fresh_anonymous_token(function: StepFunction, context: StepContext) ->
     refused one) and run the step again. Refused again, the job backs off and tries once more,
     for up to NEMO_TOKEN_REFRESH_MAX_S from the first refusal, not for one retry per step."""
     drop_anonymous_token(context.token.value)
-    context.token = _token_for(context.tenant_id)
+    context.token = shared_anonymous_token()
     context.client = client_for(context.token.value)
     try:
         outcome = function(context)
@@ -288,7 +286,7 @@ def _record(
 ) -> StepReport:
     if _plain_advance(step, outcome):
         assert isinstance(outcome, Advance)
-        with get_engine().begin() as connection:
+        with autocommit() as connection:  # one statement: its own transaction
             advanced = advance_to_next_step(
                 connection,
                 job_id,
@@ -299,10 +297,15 @@ def _record(
                 fields=outcome.fields,
                 message=outcome.message,
                 latency_ms=latency_ms,
+                next_in_s=outcome.next_in_s,
             )
         if advanced:
             log.info("job %s: %s -> advance", job_id, step.value)
-        return StepReport(advanced)
+        # A next step due later is not the chain's: the claimer sends the job on when it is due.
+        return StepReport(advanced and outcome.next_in_s is None)
+    if _final_advance(step, outcome):
+        assert isinstance(outcome, Advance)
+        return _finish(job_id, step, lease, outcome, latency_ms, attempt)
     after_commit: list[AfterCommit] = []
     advanced = False
     with session_scope() as session:
@@ -317,6 +320,39 @@ def _record(
     for action in after_commit:
         action()
     return StepReport(advanced, throttled_since)
+
+
+def _finish(
+    job_id: uuid.UUID,
+    step: JobState,
+    lease: uuid.UUID | None,
+    outcome: Advance,
+    latency_ms: int,
+    attempt: int,
+) -> StepReport:
+    """The last step done: the job ends in one statement, its batch follows (`finish_step`)."""
+    from worker import enqueue  # late: enqueue imports the tasks, which import this module
+
+    with session_scope() as session:
+        deliveries = finish_step(
+            session,
+            job_id,
+            step,
+            outcome.to or next_step(step),
+            lease,
+            attempt=attempt,
+            checkpoint=outcome.checkpoint,
+            fields=outcome.fields,
+            message=outcome.message,
+            latency_ms=latency_ms,
+            grace_s=enqueue.webhook_grace_s(),
+        )
+    if deliveries is None:
+        return StepReport(False)  # canceled, retried or taken over while it ran: dropped
+    log.info("job %s: %s -> finished", job_id, step.value)
+    for action in enqueue.sends_after_final(deliveries):
+        action()
+    return StepReport(False)
 
 
 def _throttle(job: Job, outcome: Outcome) -> Outcome:
@@ -343,6 +379,11 @@ def _throttle(job: Job, outcome: Outcome) -> Outcome:
     )
 
 
+def _final_advance(step: JobState, outcome: Outcome) -> bool:
+    """The last step done, ending the job: written without loading it (`finish_step`)."""
+    return isinstance(outcome, Advance) and (outcome.to or next_step(step)) in FINAL
+
+
 def _plain_advance(step: JobState, outcome: Outcome) -> bool:
     """A step done that hands the job to the next running step: the hot path, written
     without loading the job (`advance_to_next_step`)."""
@@ -365,9 +406,9 @@ def _apply(
             set_fields(job, values)
             target = to or next_step(step)
             add_event(session, job, "step_done", message, step=step.value, latency_ms=latency_ms)
-            transition(session, job, target)
-            if target in FINAL:
-                after_commit.extend(enqueue.job_finished(session, job))
+            transition(session, job, target)  # a final one goes by `_finish`
+            if outcome.next_in_s is not None:
+                wait(job, outcome.next_in_s)  # due later: the claimer sends it on
                 return False
             if to is not None:
                 after_commit.append(lambda: enqueue.pipeline_from(job.id, target))

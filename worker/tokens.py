@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core.db import session_scope
 from core.models import Installation, Tenant
 from core.repo.reads import SHARED_ACCOUNT, credit_account_of
 from core.settings import get_settings
@@ -77,6 +78,16 @@ def resolve_token(session: Session, tenant: Tenant) -> ResolvedToken:
     return configured_token(tenant.id, tenant.backend_token) or ResolvedToken(
         anonymous_token(session), "anonymous", SHARED_ACCOUNT
     )
+
+
+def shared_anonymous_token() -> ResolvedToken:
+    """The shared anonymous token for a job of a tenant without a token of its own: Redis's
+    copy, else acquired single-flight (the database is read only then, for the client id)."""
+    token = _cached()
+    if token is None:
+        with session_scope() as session:
+            token = anonymous_token(session)
+    return ResolvedToken(token, "anonymous", SHARED_ACCOUNT)
 
 
 def _cached() -> str | None:

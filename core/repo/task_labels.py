@@ -3,7 +3,8 @@
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.models import Batch, Job
 
@@ -31,14 +32,14 @@ class JobLabel:
         )
 
 
-_LABEL = (
-    select(Job.ref, Job.item_index, Batch.name, Job.step_attempts)
-    .join(Batch, Batch.id == Job.batch_id)
-    .where(Job.id == bindparam("job_id"))
+_COLUMNS = select(Job.id, Job.ref, Job.item_index, Batch.name, Job.step_attempts).join(
+    Batch, Batch.id == Job.batch_id
 )
+_LABELS = _COLUMNS.where(Job.id == any_(bindparam("job_ids", type_=ARRAY(Job.id.type))))
 """Built once: read for every chain sent, where building it cost more than running it."""
 
 
-def job_label(connection: Connection, job_id: uuid.UUID) -> JobLabel | None:
-    row = connection.execute(_LABEL, {"job_id": job_id}).first()
-    return JobLabel(job_id, *row) if row is not None else None
+def job_labels(connection: Connection, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, JobLabel]:
+    """The labels of many jobs in one read (an admission pass, the claimer's due jobs)."""
+    rows = connection.execute(_LABELS, {"job_ids": job_ids})
+    return {row[0]: JobLabel(*row) for row in rows}

@@ -10,7 +10,7 @@ Every function here keeps it, so two of them never wait on each other in a circl
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -19,9 +19,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Insert,
     Table,
-    Update,
     bindparam,
     case,
     insert,
@@ -35,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from core.db import HotStatement
 from core.models import Batch, Job, JobEvent, Tenant
 from core.payloads import job_data
 from core.repo.batches import (
@@ -223,7 +222,17 @@ def after_final(session: Session, job: Job, grace_s: float) -> list[uuid.UUID]:
     `batch.completed` exactly when this job's change finished the batch). Returns the new
     deliveries' ids, to send after commit. Locks the batch after the job (the lock order)."""
     session.flush()
-    batch = session.scalars(select(Batch).where(Batch.id == job.batch_id).with_for_update()).first()
+    return _after_final(session, job.batch_id, JobState(job.state), lambda: job, grace_s)
+
+
+def _after_final(
+    session: Session,
+    batch_id: uuid.UUID,
+    state: JobState,
+    load_job: Callable[[], Job | None],
+    grace_s: float,
+) -> list[uuid.UUID]:
+    batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
     if batch is None:
         return []
     finished_now = False
@@ -233,8 +242,9 @@ def after_final(session: Session, job: Job, grace_s: float) -> list[uuid.UUID]:
     if not batch.webhook_url:
         return []
     ids = []
-    event = JOB_WEBHOOKS.get(JobState(job.state))
-    if event is not None:
+    event = JOB_WEBHOOKS.get(state)
+    job = load_job() if event is not None else None
+    if event is not None and job is not None:
         delivery = add_delivery(
             session,
             tenant_id=batch.tenant_id,
@@ -333,10 +343,13 @@ class Claim:
 
 
 @cache
-def _claim_statement(step: JobState) -> Update:
-    """The claim of `step` as one UPDATE ... RETURNING, built once per process: building and
-    hashing the statement cost more CPU than running it (bench figure 1)."""
-    entry = JobState.ADMITTED.value if step == JobState.TOKEN else step.value
+def _claim_statement(step: JobState) -> HotStatement:
+    """The claim of `step` as one statement, built once per process: an UPDATE ... RETURNING
+    of the lease, with the event of a job entering the step inserted from it (a job entering
+    its first step from `admitted`). One statement is one transaction on its own, so a claim
+    needs no BEGIN and COMMIT around it."""
+    entry = JobState.ADMITTED if step == JobState.TOKEN else step
+    check_transition(entry.value, step.value)
     now = bindparam("now", type_=JOBS.c.heartbeat_at.type)
     before = (
         select(JOBS.c.id, JOBS.c.state)
@@ -344,11 +357,11 @@ def _claim_statement(step: JobState) -> Update:
         .with_for_update()
         .subquery("before")
     )
-    return (
+    claimed = (
         update(JOBS)
         .where(
             JOBS.c.id == before.c.id,
-            or_(JOBS.c.state == step.value, JOBS.c.state == entry),
+            or_(JOBS.c.state == step.value, JOBS.c.state == entry.value),
             or_(JOBS.c.next_attempt_at.is_(None), JOBS.c.next_attempt_at <= now),
             or_(JOBS.c.lease_expires_at.is_(None), JOBS.c.lease_expires_at <= now),
         )
@@ -362,36 +375,58 @@ def _claim_statement(step: JobState) -> Update:
             step_attempts=case((JOBS.c.state == step.value, JOBS.c.step_attempts + 1), else_=1),
         )
         .returning(
-            before.c.state,
+            JOBS.c.id,
+            before.c.state.label("previous"),
             JOBS.c.step_attempts,
             JOBS.c.input,
             JOBS.c.options,
             JOBS.c.checkpoint,
             JOBS.c.tenant_id,
             JOBS.c.batch_id,
-            TENANT_TOKEN,
+            TENANT_TOKEN.label("backend_token"),
         )
+        .cte("claimed")
     )
+    answer = select(*[column for column in claimed.c if column.name != "id"])
+    if entry == step:
+        return HotStatement(answer)
+    entered = (
+        insert(JOB_EVENTS)
+        .from_select(
+            EVENT_COLUMNS,
+            select(
+                claimed.c.id,
+                literal(step.value),
+                literal("state"),
+                literal(0),
+                literal(f"{entry.value} -> {step.value}"),
+                literal(None, type_=JOB_EVENTS.c.latency_ms.type),
+                literal({"from": entry.value, "to": step.value}, type_=JOB_EVENTS.c.data.type),
+            ).where(claimed.c.previous == entry.value),
+        )
+        .cte("entered")
+    )
+    return HotStatement(answer.add_cte(entered))
 
 
 def claim_step(
     connection: Connection, job_id: uuid.UUID, step: JobState, lease_s: float
 ) -> Claim | None:
     """Take the lease on a job's current step with a new token, or None when the job is not
-    ours to run now. One UPDATE ... RETURNING; a job whose lease another worker holds is asked
-    to be looked at again when that lease ends, so a dead worker delays it by one lease at most.
+    ours to run now. One statement; a job whose lease another worker holds is asked to be
+    looked at again when that lease ends, so a dead worker delays it by one lease at most.
     """
     now = utcnow()
     lease = uuid.uuid4()
-    claimed = connection.execute(
-        _claim_statement(step),
+    claimed = _claim_statement(step).first(
+        connection,
         {
             "job_id": job_id,
             "now": now,
             "lease": lease,
             "expires": now + timedelta(seconds=lease_s),
         },
-    ).first()
+    )
     if claimed is None:
         # Held by a live lease: look again when it ends (no-op for jobs in another state).
         connection.execute(
@@ -400,24 +435,28 @@ def claim_step(
             .values(next_attempt_at=JOBS.c.lease_expires_at)
         )
         return None
-    previous, *fields = claimed
-    if previous != step.value:
-        check_transition(previous, step.value)
-        connection.execute(insert(JOB_EVENTS), state_event(job_id, previous, step.value))
+    _previous, *fields = claimed
     return Claim(lease, *fields)
 
 
 EVENT_COLUMNS = ("job_id", "step", "kind", "attempt", "message", "latency_ms", "data")
 
 
+def _final_or_running_values(target: JobState) -> dict[str, Any]:
+    """A final job gets its end time and keeps its last attempt count; a new step starts its
+    attempts from zero."""
+    if target in FINAL:
+        return {"finished_at": bindparam("now", type_=JOBS.c.finished_at.type)}
+    return {"step_attempts": 0}
+
+
 @cache
 def _advance_statement(
-    step: JobState, fenced: bool, merges: bool, fields: tuple[str, ...]
-) -> Insert:
+    step: JobState, target: JobState, fenced: bool, merges: bool, fields: tuple[str, ...]
+) -> HotStatement:
     """A finished step moves its job to the next one and writes its two events, in one
     statement built once per process: INSERT of the events from an UPDATE ... RETURNING (no
     row moved, no event written, nothing returned)."""
-    target = next_step(step.value)
     fence = [JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type), JOBS.c.state == step.value]
     if fenced:
         fence.append(JOBS.c.lease_token == bindparam("lease", type_=JOBS.c.lease_token.type))
@@ -430,14 +469,14 @@ def _advance_statement(
         .values(
             state=target.value,
             checkpoint=checkpoint,
-            next_attempt_at=None,
+            next_attempt_at=bindparam("next_attempt_at", type_=JOBS.c.next_attempt_at.type),
             heartbeat_at=bindparam("now", type_=JOBS.c.heartbeat_at.type),
-            step_attempts=0,
             throttled_since=None,
             **NO_LEASE,
+            **_final_or_running_values(target),
             **{name: bindparam(f"field_{name}", type_=JOBS.c[name].type) for name in fields},
         )
-        .returning(JOBS.c.id)
+        .returning(JOBS.c.id, JOBS.c.batch_id)
         .cte("moved")
     )
     data = JOB_EVENTS.c.data.type
@@ -459,11 +498,8 @@ def _advance_statement(
         literal(None, type_=JOB_EVENTS.c.latency_ms.type),
         literal({"from": step.value, "to": target.value}, type_=data),
     )
-    return (
-        insert(JOB_EVENTS)
-        .from_select(EVENT_COLUMNS, union_all(done, changed))
-        .returning(JOB_EVENTS.c.job_id)
-    )
+    events = insert(JOB_EVENTS).from_select(EVENT_COLUMNS, union_all(done, changed))
+    return HotStatement(select(moved.c.batch_id).add_cte(events.cte("events")))
 
 
 def advance_to_next_step(
@@ -477,35 +513,93 @@ def advance_to_next_step(
     fields: dict[str, Any],
     message: str | None,
     latency_ms: int,
+    next_in_s: float | None = None,
 ) -> bool:
     """Record a finished step and move the job to the next running step with its two events,
-    one statement; False (logged) if the lease is no longer current."""
-    target = check_transition(step.value, next_step(step.value).value)
-    _check_fields(fields)
+    one statement; False (logged) if the lease is no longer current. With `next_in_s` the next
+    step is due that many seconds from now (the claimer sends it then), else at once."""
+    target = next_step(step.value)
     if target not in RUNNING:
-        raise ValueError(f"{step} is the last step: finish the job with `transition`")
-    statement = _advance_statement(step, lease is not None, bool(checkpoint), tuple(fields))
-    values = {f"field_{name}": value for name, value in fields.items()}
-    moved = connection.execute(
-        statement,
+        raise ValueError(f"{step} is the last step: finish the job with `finish_step`")
+    done = StepDone(attempt, checkpoint, fields, message, latency_ms)
+    return _move(connection, job_id, step, target, lease, done, next_in_s) is not None
+
+
+def finish_step(
+    session: Session,
+    job_id: uuid.UUID,
+    step: JobState,
+    target: JobState,
+    lease: uuid.UUID | None,
+    *,
+    attempt: int,
+    checkpoint: dict[str, Any],
+    fields: dict[str, Any],
+    message: str | None,
+    latency_ms: int,
+    grace_s: float,
+) -> list[uuid.UUID] | None:
+    """Record the last step done and end the job in `target` (a final state) with its two
+    events, one statement, then bring its batch up to date (`after_final`) in the same
+    transaction; the new webhook deliveries' ids, or None (logged) if the lease is stale."""
+    if target not in FINAL:
+        raise ValueError(f"{target} is not a final state: advance the job instead")
+    done = StepDone(attempt, checkpoint, fields, message, latency_ms)
+    batch_id = _move(session.connection(), job_id, step, target, lease, done, None)
+    if batch_id is None:
+        return None
+    return _after_final(session, batch_id, target, lambda: session.get(Job, job_id), grace_s)
+
+
+@dataclass(frozen=True)
+class StepDone:
+    """What a finished step records with its move: its attempt, checkpoint, fields, event."""
+
+    attempt: int
+    checkpoint: dict[str, Any]
+    fields: dict[str, Any]
+    message: str | None
+    latency_ms: int
+
+
+def _move(
+    connection: Connection,
+    job_id: uuid.UUID,
+    step: JobState,
+    target: JobState,
+    lease: uuid.UUID | None,
+    done: StepDone,
+    next_in_s: float | None,
+) -> uuid.UUID | None:
+    """One statement: the job from `step` to `target` under `lease`, with the step's checkpoint
+    and fields and its two events; the job's batch id, or None if the lease is stale."""
+    check_transition(step.value, target.value)
+    _check_fields(done.fields)
+    statement = _advance_statement(
+        step, target, lease is not None, bool(done.checkpoint), tuple(done.fields)
+    )
+    now = utcnow()
+    moved = statement.first(
+        connection,
         {
             "job_id": job_id,
             "lease": lease,
-            "checkpoint": checkpoint,
-            "now": utcnow(),
-            "attempt": attempt,
-            "message": message,
-            "latency_ms": latency_ms,
-            **values,
+            "checkpoint": done.checkpoint,
+            "now": now,
+            "next_attempt_at": None if next_in_s is None else now + timedelta(seconds=next_in_s),
+            "attempt": done.attempt,
+            "message": done.message,
+            "latency_ms": done.latency_ms,
+            **{f"field_{name}": value for name, value in done.fields.items()},
         },
-    ).first()
+    )
     if moved is None:
         log.warning("job %s: dropped the %s outcome of a stale lease", job_id, step)
-        return False
-    return True
+        return None
+    return cast(uuid.UUID, moved[0])
 
 
-_MERGE_CHECKPOINT = (
+_MERGE_CHECKPOINT = HotStatement(
     update(JOBS)
     .where(
         JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type),
@@ -520,13 +614,13 @@ _MERGE_CHECKPOINT = (
 
 
 def merge_checkpoint(
-    connection: Session | Connection, job_id: uuid.UUID, lease: uuid.UUID, values: dict[str, Any]
+    connection: Connection, job_id: uuid.UUID, lease: uuid.UUID, checkpoint: dict[str, Any]
 ) -> None:
     """Record part of a step's progress now (before a side effect that must not repeat);
     raises `LeaseLost` (nothing written) if the lease is no longer current."""
-    saved = connection.execute(
-        _MERGE_CHECKPOINT, {"job_id": job_id, "lease": lease, "values": values}
-    ).first()
+    saved = _MERGE_CHECKPOINT.first(
+        connection, {"job_id": job_id, "lease": lease, "values": checkpoint}
+    )
     if saved is None:
         log.warning("job %s: dropped a checkpoint save of a stale lease", job_id)
         raise LeaseLost(f"job {job_id}: the lease {lease} is no longer current")

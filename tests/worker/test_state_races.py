@@ -61,7 +61,7 @@ def quiet_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     from worker import enqueue, webhooks
 
     sent: list[str] = []
-    monkeypatch.setattr(enqueue, "pipeline_from", lambda job_id, state: sent.append("chain"))
+    monkeypatch.setattr(enqueue, "pipelines_from", lambda jobs: sent.extend("chain" for _ in jobs))
     monkeypatch.setattr(enqueue, "dispatch_soon", lambda: sent.append("dispatch"))
     monkeypatch.setattr(webhooks, "send_delivery", lambda *args: sent.append("webhook"))
     yield sent

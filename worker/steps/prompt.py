@@ -205,7 +205,8 @@ def prompt_step(context: StepContext) -> Outcome:
                 raise turn.failure from None
             if _changed(state, record.before):
                 record.status, record.verified, record.next_text = Sending.DONE, "state", None
-                save()
+                if index < len(messages) - 1:  # the last message's record rides on the advance
+                    save()
                 break
             if turn.failure is not None:
                 # The stream closed on a coded error (429, 1001, 2001...) and nothing changed:

@@ -45,16 +45,22 @@ def export_step(context: StepContext) -> Outcome:
     render_id = new_render_id()
     context.save(render_id=render_id, render_started_at=datetime.now(UTC).isoformat())
     done: dict[str, Any] = {"draft": None}  # posted: the copy the prompt step left is not needed
+    # A render takes 30-90 s: its first poll is due one interval after the post, and the job
+    # waits for it in Postgres rather than in a poll task that would only wait (`Advance`).
+    first_poll_in = get_settings().nemo_poll_interval_s
     try:
         posted = context.client.export(render_id, session_id, draft)
     except errors.RenderIdConflict:  # our own earlier post of this id: poll it
-        return Advance(checkpoint=done, message=f"render {render_id} posted")
+        return Advance(
+            checkpoint=done, message=f"render {render_id} posted", next_in_s=first_poll_in
+        )
     if posted.id != render_id:
         return Advance(
             checkpoint={**done, "backend_render_id": posted.id},
             message=f"render {render_id} posted; the backend calls it {posted.id}",
+            next_in_s=first_poll_in,
         )
-    return Advance(checkpoint=done, message=f"render {render_id} posted")
+    return Advance(checkpoint=done, message=f"render {render_id} posted", next_in_s=first_poll_in)
 
 
 def _draft_to_export(context: StepContext, session_id: str) -> dict[str, Any] | None:
