@@ -303,25 +303,50 @@ def admit(session: Session, jobs: Sequence[Job]) -> None:
 
 
 def resume_due(session: Session, limit: int) -> list[tuple[uuid.UUID, JobState]]:
-    """Jobs whose wait is over go back to their step (SKIP LOCKED: many claimers are safe);
-    returns (job id, state) for each, to send again after commit."""
-    due = session.scalars(
+    """Jobs whose wait is over go back to their step (SKIP LOCKED: many claimers are safe), up
+    to `limit` of each kind; returns (job id, state) for each, to send again after commit. A
+    running step's wait (a render's next poll, the most common by far) ends in one statement;
+    a job waiting out a backoff or for credits changes state, with its event."""
+    now = utcnow()
+    running = session.execute(
+        _RESUME_RUNNING, {"now": now, "limit": limit, "running": RUNNING_VALUES}
+    ).all()
+    ready = [(job_id, JobState(state)) for job_id, state in running]
+    waiting = session.scalars(
         select(Job)
-        .where(Job.next_attempt_at <= utcnow(), Job.state.not_in(FINAL_VALUES))
+        .where(Job.next_attempt_at <= now, Job.state.in_([state.value for state in WAITING]))
         .order_by(Job.next_attempt_at)
-        .limit(limit)
+        .limit(limit)  # a limit of each kind's own: neither kind waits behind the other
         .with_for_update(skip_locked=True)
     )
-    ready = []
-    for job in due:
-        if job.state in WAITING:
-            transition(session, job, job.resume_state or JobState.TOKEN)
-            job.resume_state = None
-            job.error_message = None  # the wait's reason no longer holds
+    for job in waiting:
+        transition(session, job, job.resume_state or JobState.TOKEN)
+        job.resume_state = None
+        job.error_message = None  # the wait's reason no longer holds
         job.next_attempt_at = None
-        job.heartbeat_at = utcnow()
         ready.append((job.id, JobState(job.state)))
     return ready
+
+
+RUNNING_VALUES = [state.value for state in RUNNING]
+_DUE = (
+    select(JOBS.c.id)
+    .where(
+        JOBS.c.next_attempt_at <= bindparam("now", type_=JOBS.c.next_attempt_at.type),
+        JOBS.c.state.in_(bindparam("running", expanding=True)),
+    )
+    .order_by(JOBS.c.next_attempt_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+    .cte("due")
+)
+_RESUME_RUNNING = (
+    update(JOBS)
+    .where(JOBS.c.id == _DUE.c.id)
+    .values(next_attempt_at=None, heartbeat_at=bindparam("now"))
+    .returning(JOBS.c.id, JOBS.c.state)
+)
+"""Built once: the claimer's statement for running steps whose wait is over."""
 
 
 # -- set-based statements on a connection ----------------------------------------------------

@@ -433,3 +433,20 @@ def test_every_envelope_shape_yields_the_same_result(body: dict[str, Any]) -> No
 def test_a_success_envelope_without_the_expected_object_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         client_answering(200, {"code": 0, "message": "ok", "data": None}).credits()
+
+
+def test_a_cookie_the_backend_sets_is_sent_back_and_answers_without_one_keep_none() -> None:
+    data = {"task_id": "task_1", "session_id": "s1", "user_id": "anon_1"}
+    answers = iter(
+        [
+            httpx.Response(200, json=ok(data)),
+            httpx.Response(200, json=ok(data), headers={"Set-Cookie": "node=b7; Path=/"}),
+            httpx.Response(200, json=ok(data)),
+        ]
+    )
+    backend = FakeBackend(lambda request: next(answers))
+    client = backend.client()
+    for _ in range(3):
+        client.create_session()
+    sent = [request.headers.get("cookie") for request in backend.requests]
+    assert sent == [None, None, "node=b7"]

@@ -1,6 +1,11 @@
 """The workers' broker transport shares one Redis client per channel (kombu made one per
-command: 6% of the prefork worker's CPU) and serves only plain Redis URLs."""
+command: 6% of the prefork worker's CPU), keeps ack emulation's bookkeeping without MULTI, and
+serves only plain Redis URLs."""
 
+import uuid
+from typing import Any
+
+import redis
 from kombu import Connection
 
 from tests.conftest import TEST_REDIS_URL
@@ -35,3 +40,33 @@ def test_only_redis_urls_use_it() -> None:
     assert transport_for("redis://127.0.0.1:6379/0") == "worker.broker_transport:Transport"
     assert transport_for("rediss://cache.example:6380/0") == "worker.broker_transport:Transport"
     assert transport_for("sentinel://127.0.0.1:26379") is None
+
+
+def _options(tag: str) -> dict[str, Any]:
+    """Bookkeeping keys of this test's own: other tests' workers share the Redis database."""
+    return {"unacked_key": f"unacked-{tag}", "unacked_index_key": f"unacked-index-{tag}"}
+
+
+def test_a_delivered_message_is_kept_until_acked_and_one_never_acked_comes_back() -> None:
+    tag = uuid.uuid4().hex[:8]
+    options, keys = _options(tag), redis.Redis.from_url(TEST_REDIS_URL)
+    with Connection(TEST_REDIS_URL, transport=OURS, transport_options=options) as connection:
+        queue = connection.SimpleQueue(f"transport-{tag}")
+        queue.put({"n": 1})
+        queue.put({"n": 2})
+        first = queue.get(timeout=5)
+        assert keys.hlen(options["unacked_key"]) == 1
+        assert keys.zcard(options["unacked_index_key"]) == 1
+        first.ack()
+        assert keys.hlen(options["unacked_key"]) == 0
+        assert keys.zcard(options["unacked_index_key"]) == 0
+        unacked = queue.get(timeout=5)
+        assert unacked.payload == {"n": 2}
+        queue.close()  # the worker goes away without acknowledging it
+    with Connection(TEST_REDIS_URL, transport=OURS, transport_options=options) as connection:
+        queue = connection.SimpleQueue(f"transport-{tag}")
+        again = queue.get(timeout=5)
+        assert again.payload == {"n": 2}
+        again.ack()
+        queue.close()
+    assert keys.hlen(options["unacked_key"]) == 0

@@ -18,6 +18,7 @@ import httpx
 from ._download import save_to_file
 from ._envelope import Call, unwrap
 from ._events import TurnResult
+from ._http import BackendHttp
 from ._models import AnonymousToken, Credits, RenderStatus, Session, SessionState, UploadedMedia
 from ._sse import OnEvent, run_turn
 from .errors import BackendUnavailable, RateLimited
@@ -63,7 +64,7 @@ class NemoClient:
         }
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._before_request = before_request
-        self._http = httpx.Client(base_url=base_url, timeout=self._timeout, transport=transport)
+        self._http = BackendHttp(base_url=base_url, timeout=self._timeout, transport=transport)
 
     @property
     def token(self) -> str | None:

@@ -23,7 +23,7 @@ from worker.steps.storage_room import (
     usage_now,
     wait_for_room,
 )
-from worker.video import NotAVideo, probe, write_poster
+from worker.video import NotAVideo, inspect
 
 MAX_URL_REFRESHES = 3
 
@@ -76,14 +76,13 @@ def _store_video(context: StepContext) -> Outcome:
                 context, "the rendered video could not be downloaded"
             )
         try:
-            facts = probe(temporary)
+            facts = inspect(temporary, poster_temporary)
         except NotAVideo as error:
             what = f"the download is not a video ({error})"
             return refresh_output_url(context, what) or Fail(
                 "invalid_video",
                 f"The backend's output is not a playable video: {error}. Retry the job.",
             )
-        write_poster(temporary, poster_temporary, at_s=min(1.0, facts.duration_s / 2))
         stored_bytes = size + poster_temporary.stat().st_size
         charge_output(context, stored_bytes)  # before the files take room: QuotaExceeded
         stored = storage.adopt("outputs", temporary, "mp4")

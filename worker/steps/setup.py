@@ -58,8 +58,7 @@ def media_of(job_input: dict[str, Any], fetched: dict[str, Any] | None = None) -
 
 def upload_step(context: StepContext) -> Outcome:
     """Upload the media not yet uploaded: every stored file in one request, every URL in one
-    more; each request's media are checkpointed as soon as the backend accepts them (the
-    last one's with the advance: a worker lost in between re-uploads, as it would anyway)."""
+    more; each request's media are checkpointed as soon as the backend accepts them."""
     storage = open_storage()
     session_id = str(context.checkpoint["session_id"])
     uploads: dict[str, dict[str, object]] = dict(context.checkpoint.get("uploads") or {})
@@ -79,11 +78,11 @@ def upload_step(context: StepContext) -> Outcome:
                         f"The file of {medium.key} is missing from storage; upload it again.",
                     )
             _record(uploads, files, context.client.upload_files(session_id, paths))
-        if urls:  # the last request's record rides on the advance: one transaction less
-            context.save(uploads=uploads)
+        context.save(uploads=uploads)
     if urls:
         _record(uploads, urls, context.client.upload_urls(session_id, [str(m.url) for m in urls]))
-    return Advance(checkpoint={"uploads": uploads}, message=f"{len(uploads)} media uploaded")
+        context.save(uploads=uploads)
+    return Advance(message=f"{len(uploads)} media uploaded")
 
 
 def _unique(media: list[Medium]) -> list[Medium]:
