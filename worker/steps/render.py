@@ -37,7 +37,11 @@ def export_step(context: StepContext) -> Outcome:
         except errors.RenderNotFound:
             pass  # the earlier post never reached the backend: post again with a new id
         else:
-            return Advance(message=f"render {render_id} already posted ({status.status})")
+            first_poll_in = _first_poll_in(context.checkpoint, get_settings().nemo_poll_interval_s)
+            return Advance(
+                message=f"render {render_id} already posted ({status.status})",
+                next_in_s=first_poll_in or None,
+            )
     session_id = str(context.checkpoint["session_id"])
     draft = _draft_to_export(context, session_id)
     if draft is None:
