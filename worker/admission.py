@@ -12,10 +12,9 @@ from core.db import session_scope
 from core.repo.pipeline import (
     active_count,
     lock_tenant_admission,
-    queued_for_admission,
     tenants_with_queued_jobs,
 )
-from core.repo.transitions import admit
+from core.repo.transitions import admit_next
 from core.states import JobState
 from worker import enqueue
 from worker.credits import preflight_batches, wake_credit_waiters
@@ -42,9 +41,7 @@ def admit_jobs() -> int:
             )
             if room <= 0:
                 continue
-            jobs = queued_for_admission(session, tenant.id, room)
-            admit(session, jobs)
-            admitted.extend(job.id for job in jobs)
+            admitted.extend(admit_next(session, tenant.id, room))
     enqueue.pipelines_from([(job_id, JobState.TOKEN) for job_id in admitted])
     if admitted:
         log.info("admitted %d jobs", len(admitted))

@@ -31,18 +31,6 @@ def active_count(session: Session, tenant_id: uuid.UUID) -> int:
     return int(session.scalar(statement) or 0)
 
 
-def queued_for_admission(session: Session, tenant_id: uuid.UUID, limit: int) -> list[Job]:
-    """The tenant's next jobs: higher priority first; batches of one priority interleaved."""
-    statement = (
-        select(Job)
-        .where(Job.tenant_id == tenant_id, Job.state == JobState.QUEUED.value)
-        .order_by(Job.priority.desc(), Job.item_index, Job.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(statement))
-
-
 def pause_tenant(session: Session, tenant: Tenant, reason: str) -> None:
     """Out of credits: stop admitting the tenant's jobs and show its open batches as paused."""
     if tenant.paused_reason is None:

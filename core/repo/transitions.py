@@ -10,7 +10,7 @@ Every function here keeps it, so two of them never wait on each other in a circl
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -19,11 +19,14 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     Table,
     bindparam,
     case,
+    func,
     insert,
     literal,
+    null,
     or_,
     select,
     tuple_,
@@ -289,17 +292,71 @@ def retry_job(session: Session, job: Job, message: str) -> bool:
     return reopened
 
 
-def admit(session: Session, jobs: Sequence[Job]) -> None:
-    """Queued jobs (locked by the caller) enter the pipeline; their batches are running."""
-    for job in jobs:
-        transition(session, job, JobState.ADMITTED)
-    session.flush()
-    batch_ids = sorted({job.batch_id for job in jobs})
-    for batch in session.scalars(
-        select(Batch).where(Batch.id.in_(batch_ids)).order_by(Batch.id).with_for_update()
-    ):
-        if batch.status == BatchStatus.QUEUED:
-            batch.status = BatchStatus.RUNNING.value
+def admit_next(session: Session, tenant_id: uuid.UUID, room: int) -> list[uuid.UUID]:
+    """Up to `room` of the tenant's queued jobs enter the pipeline (higher priority first,
+    batches of one priority interleaved by item index), with their events, in one statement;
+    their batches are running. The caller holds the tenant's admission lock."""
+    if room <= 0:
+        return []
+    admitted = session.execute(_ADMIT, {"admitting": tenant_id, "room": room, "now": utcnow()})
+    rows = admitted.all()
+    batch_ids = sorted({batch_id for _, batch_id in rows})
+    if batch_ids:
+        locked = (
+            select(Batch.id)
+            .where(Batch.id.in_(batch_ids), Batch.status == BatchStatus.QUEUED.value)
+            .order_by(Batch.id)
+            .with_for_update()  # after the jobs, in id order: the lock order
+        )
+        session.execute(
+            update(Batch).where(Batch.id.in_(locked)).values(status=BatchStatus.RUNNING.value)
+        )
+    return [job_id for job_id, _ in rows]
+
+
+def _admit_statement() -> Select[Any]:
+    check_transition(JobState.QUEUED.value, JobState.ADMITTED.value)
+    now = bindparam("now", type_=JOBS.c.heartbeat_at.type)
+    picked = (
+        select(JOBS.c.id)
+        .where(
+            # not "tenant_id": SQLAlchemy would also SET a column a parameter is named after
+            JOBS.c.tenant_id == bindparam("admitting", type_=JOBS.c.tenant_id.type),
+            JOBS.c.state == JobState.QUEUED.value,
+        )
+        .order_by(JOBS.c.priority.desc(), JOBS.c.item_index, JOBS.c.created_at)
+        .limit(bindparam("room"))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    moved = (
+        update(JOBS)
+        .where(JOBS.c.id == picked.c.id)
+        .values(
+            state=JobState.ADMITTED.value,
+            step_attempts=0,
+            heartbeat_at=now,
+            started_at=func.coalesce(JOBS.c.started_at, now),
+        )
+        .returning(JOBS.c.id, JOBS.c.batch_id)
+        .cte("moved")
+    )
+    entered = insert(JOB_EVENTS).from_select(
+        EVENT_COLUMNS,
+        select(
+            moved.c.id,
+            literal(JobState.ADMITTED.value),
+            literal("state"),
+            literal(0),
+            literal(f"{JobState.QUEUED.value} -> {JobState.ADMITTED.value}"),
+            null(),
+            literal(
+                {"from": JobState.QUEUED.value, "to": JobState.ADMITTED.value},
+                type_=JOB_EVENTS.c.data.type,
+            ),
+        ),
+    )
+    return select(moved.c.id, moved.c.batch_id).add_cte(entered.cte("entered"))
 
 
 def resume_due(session: Session, limit: int) -> list[tuple[uuid.UUID, JobState]]:
@@ -823,3 +880,7 @@ def redrive_stale(session: Session, stale_before: datetime, limit: int) -> int:
         update(JOBS).where(JOBS.c.id == stale.c.id).values(next_attempt_at=now).returning(JOBS.c.id)
     ).all()
     return len(redriven)
+
+
+_ADMIT = _admit_statement()
+"""Built once: admission's statement, run for every pass that admits jobs."""
