@@ -21,6 +21,7 @@ from core.repo.jobs import utcnow
 from core.repo.pipeline import pause_tenant
 from core.repo.transitions import (
     LeaseLost,
+    StepDone,
     add_event,
     advance_to_next_step,
     back_off,
@@ -292,11 +293,7 @@ def _record(
                 job_id,
                 step,
                 lease,
-                attempt=attempt,
-                checkpoint=outcome.checkpoint,
-                fields=outcome.fields,
-                message=outcome.message,
-                latency_ms=latency_ms,
+                _done(outcome, attempt, latency_ms),
                 next_in_s=outcome.next_in_s,
             )
         if advanced:
@@ -340,11 +337,7 @@ def _finish(
             step,
             outcome.to or next_step(step),
             lease,
-            attempt=attempt,
-            checkpoint=outcome.checkpoint,
-            fields=outcome.fields,
-            message=outcome.message,
-            latency_ms=latency_ms,
+            _done(outcome, attempt, latency_ms),
             grace_s=enqueue.webhook_grace_s(),
         )
     if deliveries is None:
@@ -353,6 +346,10 @@ def _finish(
     for action in enqueue.sends_after_final(deliveries):
         action()
     return StepReport(False)
+
+
+def _done(outcome: Advance, attempt: int, latency_ms: int) -> StepDone:
+    return StepDone(attempt, outcome.checkpoint, outcome.fields, outcome.message, latency_ms)
 
 
 def _throttle(job: Job, outcome: Outcome) -> Outcome:

@@ -235,6 +235,13 @@ def _after_final(
     load_job: Callable[[], Job | None],
     grace_s: float,
 ) -> list[uuid.UUID]:
+    connection, key = session.connection(), {"batch_id": batch_id}
+    locked = _LOCK_BATCH.first(connection, key)  # after the job: the lock order
+    if locked is None:
+        return []
+    finished_at, webhook_url = locked
+    if not webhook_url and (finished_at is not None or _RUNNING_JOB.first(connection, key)):
+        return []  # the common case, nothing to write: read without loading the batch
     batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
     if batch is None:
         return []
@@ -262,6 +269,23 @@ def _after_final(
     if finished_now:
         ids.append(add_batch_completed(session, batch, grace_s).id)
     return ids
+
+
+BATCHES = cast(Table, Batch.__table__)
+_LOCK_BATCH = HotStatement(
+    select(BATCHES.c.finished_at, BATCHES.c.webhook_url)
+    .where(BATCHES.c.id == bindparam("batch_id", type_=BATCHES.c.id.type))
+    .with_for_update()
+)
+_RUNNING_JOB = HotStatement(
+    select(JOBS.c.id)
+    .where(
+        JOBS.c.batch_id == bindparam("batch_id", type_=JOBS.c.batch_id.type),
+        *(JOBS.c.state != final for final in FINAL_VALUES),  # no list: compiled once as is
+    )
+    .limit(1)
+)
+"""Built once: what follows every job's end reads its batch with these (one index probe)."""
 
 
 @dataclass(frozen=True)
@@ -584,55 +608,6 @@ def _advance_statement(
     return HotStatement(select(moved.c.batch_id).add_cte(events.cte("events")))
 
 
-def advance_to_next_step(
-    connection: Connection,
-    job_id: uuid.UUID,
-    step: JobState,
-    lease: uuid.UUID | None,
-    *,
-    attempt: int,
-    checkpoint: dict[str, Any],
-    fields: dict[str, Any],
-    message: str | None,
-    latency_ms: int,
-    next_in_s: float | None = None,
-) -> bool:
-    """Record a finished step and move the job to the next running step with its two events,
-    one statement; False (logged) if the lease is no longer current. With `next_in_s` the next
-    step is due that many seconds from now (the claimer sends it then), else at once."""
-    target = next_step(step.value)
-    if target not in RUNNING:
-        raise ValueError(f"{step} is the last step: finish the job with `finish_step`")
-    done = StepDone(attempt, checkpoint, fields, message, latency_ms)
-    return _move(connection, job_id, step, target, lease, done, next_in_s) is not None
-
-
-def finish_step(
-    session: Session,
-    job_id: uuid.UUID,
-    step: JobState,
-    target: JobState,
-    lease: uuid.UUID | None,
-    *,
-    attempt: int,
-    checkpoint: dict[str, Any],
-    fields: dict[str, Any],
-    message: str | None,
-    latency_ms: int,
-    grace_s: float,
-) -> list[uuid.UUID] | None:
-    """Record the last step done and end the job in `target` (a final state) with its two
-    events, one statement, then bring its batch up to date (`after_final`) in the same
-    transaction; the new webhook deliveries' ids, or None (logged) if the lease is stale."""
-    if target not in FINAL:
-        raise ValueError(f"{target} is not a final state: advance the job instead")
-    done = StepDone(attempt, checkpoint, fields, message, latency_ms)
-    batch_id = _move(session.connection(), job_id, step, target, lease, done, None)
-    if batch_id is None:
-        return None
-    return _after_final(session, batch_id, target, lambda: session.get(Job, job_id), grace_s)
-
-
 @dataclass(frozen=True)
 class StepDone:
     """What a finished step records with its move: its attempt, checkpoint, fields, event."""
@@ -642,6 +617,45 @@ class StepDone:
     fields: dict[str, Any]
     message: str | None
     latency_ms: int
+
+
+def advance_to_next_step(
+    connection: Connection,
+    job_id: uuid.UUID,
+    step: JobState,
+    lease: uuid.UUID | None,
+    done: StepDone,
+    *,
+    next_in_s: float | None = None,
+) -> bool:
+    """Record a finished step and move the job to the next running step with its two events,
+    one statement; False (logged) if the lease is no longer current. With `next_in_s` the next
+    step is due that many seconds from now (the claimer sends it then), else at once."""
+    target = next_step(step.value)
+    if target not in RUNNING:
+        raise ValueError(f"{step} is the last step: finish the job with `finish_step`")
+    return _move(connection, job_id, step, target, lease, done, next_in_s) is not None
+
+
+def finish_step(
+    session: Session,
+    job_id: uuid.UUID,
+    step: JobState,
+    target: JobState,
+    lease: uuid.UUID | None,
+    done: StepDone,
+    *,
+    grace_s: float,
+) -> list[uuid.UUID] | None:
+    """Record the last step done and end the job in `target` (a final state) with its two
+    events, one statement, then bring its batch up to date (`after_final`) in the same
+    transaction; the new webhook deliveries' ids, or None (logged) if the lease is stale."""
+    if target not in FINAL:
+        raise ValueError(f"{target} is not a final state: advance the job instead")
+    batch_id = _move(session.connection(), job_id, step, target, lease, done, None)
+    if batch_id is None:
+        return None
+    return _after_final(session, batch_id, target, lambda: session.get(Job, job_id), grace_s)
 
 
 def _move(

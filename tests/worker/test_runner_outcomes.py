@@ -107,7 +107,7 @@ def test_a_lease_renewal_that_races_the_steps_end_leaves_the_next_step_free(
     settings: object,
 ) -> None:
     from core.db import get_engine
-    from core.repo.transitions import advance_to_next_step, claim_step, extend_leases
+    from core.repo.transitions import StepDone, advance_to_next_step, claim_step, extend_leases
 
     job_id = _job_at(JobState.SESSION, step_attempts=0)
     with get_engine().begin() as connection:
@@ -119,10 +119,8 @@ def test_a_lease_renewal_that_races_the_steps_end_leaves_the_next_step_free(
     assert _job(job_id).lease_expires_at > before
 
     with get_engine().begin() as connection:
-        moved = advance_to_next_step(
-            connection, job_id, JobState.SESSION, claim.lease, attempt=1, checkpoint={},
-            fields={}, message=None, latency_ms=1,
-        )  # fmt: skip
+        done = StepDone(attempt=1, checkpoint={}, fields={}, message=None, latency_ms=1)
+        moved = advance_to_next_step(connection, job_id, JobState.SESSION, claim.lease, done)
     with get_engine().begin() as connection:  # the renewal thread read the step as held
         extend_leases(connection, [(job_id, claim.lease)], lease_s=600)
 
