@@ -70,32 +70,33 @@ def effective_quota(override: int | None, default: int | None) -> int | None:
     return None if quota is None or quota < 0 else quota
 
 
+_USAGE = select(Tenant.storage_used_bytes, Tenant.storage_quota_bytes).where(
+    Tenant.id == bindparam("tenant_id")
+)
+"""Built once: read before every download and for every quota refusal."""
+
+
 def usage_of(
     session: Session | Connection, tenant_id: uuid.UUID, default: int | None
 ) -> StorageUsage:
-    row = session.execute(
-        select(Tenant.storage_used_bytes, Tenant.storage_quota_bytes).where(Tenant.id == tenant_id)
-    ).one()
+    row = session.execute(_USAGE, {"tenant_id": tenant_id}).one()
     return StorageUsage(int(row[0]), effective_quota(row[1], default))
 
 
 def charge(
     session: Session | Connection, tenant_id: uuid.UUID, amount: int, default: int | None
-) -> StorageUsage:
+) -> None:
     """Add `amount` bytes to the tenant's usage if they fit its quota (a negative amount always
     does); `QuotaExceeded` otherwise, with nothing changed. The caller commits."""
-    if amount == 0:
-        return usage_of(session, tenant_id, default)
     if amount < 0:
         release(session, tenant_id, -amount)
-        return usage_of(session, tenant_id, default)
+    if amount <= 0:
+        return
     used = session.execute(
         _CHARGE, {"amount": amount, "tenant_id": tenant_id, "default_quota": default}
     ).scalar()
-    usage = usage_of(session, tenant_id, default)
-    if used is None:
-        raise QuotaExceeded(usage, amount)
-    return usage
+    if used is None:  # the usage is read only to say, in the refusal, what is used
+        raise QuotaExceeded(usage_of(session, tenant_id, default), amount)
 
 
 def release(session: Session | Connection, tenant_id: uuid.UUID, amount: int) -> None:

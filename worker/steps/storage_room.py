@@ -12,7 +12,7 @@ the claim's lease), so a step run twice charges once, and a lost lease charges n
 
 from datetime import datetime
 
-from core.db import get_engine
+from core.db import autocommit, get_engine
 from core.repo.jobs import utcnow
 from core.repo.storage_usage import CHARGED, StorageUsage, charge, release, usage_of
 from core.repo.transitions import LeaseLost, merge_checkpoint
@@ -44,7 +44,7 @@ DISK_REMEDY = "tell the operator to free disk space"
 
 
 def usage_now(context: StepContext) -> StorageUsage:
-    with get_engine().connect() as connection:
+    with autocommit() as connection:  # one read: no transaction around it
         return usage_of(connection, context.tenant_id, get_settings().storage_quota_bytes)
 
 
