@@ -41,6 +41,7 @@ from bench.stack import (
     BenchStack,
     RedisServer,
     bench_stack,
+    failure_reasons,
     failures_by_code,
     final_count,
     identical_items,
@@ -251,6 +252,8 @@ def _run(
         counts = jobs_by_state(batch_id)
         _TALLY.update(_completed(bench))
         unedited = int(bench.stack.emulator.stats()["renders"].get("unedited_draft", 0))
+        for code, message, count in failure_reasons(batch_id):
+            print(f"   failed, {count} jobs, {code}: {message}", flush=True)
         return Outcome(
             scenario=scenario.name,
             faults=faults[0] if faults else "fault not injected",

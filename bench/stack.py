@@ -256,6 +256,25 @@ def failures_by_code(batch_id: str) -> Counter[str]:
         return Counter({str(code): int(n) for code, n in rows})
 
 
+def failure_reasons(batch_id: str, most: int = 5) -> list[tuple[str, str, int]]:
+    """The batch's most frequent (code, message, jobs) among its failed jobs, the words a user
+    reads on each: what a chaos run prints beside its counts."""
+    from sqlalchemy import text
+
+    from core.db import session_scope
+
+    with session_scope() as session:
+        rows = session.execute(
+            text(
+                "SELECT coalesce(error_code, '?'), coalesce(error_message, ''), count(*)"
+                " FROM jobs WHERE batch_id = :b AND state = 'failed'"
+                " GROUP BY 1, 2 ORDER BY 3 DESC LIMIT :most"
+            ),
+            {"b": batch_id, "most": most},
+        )
+        return [(str(code), str(message), int(n)) for code, message, n in rows]
+
+
 FINAL_STATES = ("succeeded", "failed", "canceled")
 
 
