@@ -46,7 +46,7 @@ def fetch_balance(
     """The tenant's backend balance: read once per account per pass (`seen`), and not at all
     when a balance of at most `max_age_s` is stored (by any process), so that many small
     batches do not spend the shared backend rate limit on balance reads."""
-    token = resolve_token(session, tenant)
+    token = resolve_token(tenant)
     if seen is not None and token.account in seen:
         return seen[token.account]
     stored = session.get(CreditBalance, token.account) if max_age_s > 0 else None

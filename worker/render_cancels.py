@@ -45,7 +45,7 @@ def _token_of(tenant_id: uuid.UUID) -> str:
     with session_scope() as session:
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None  # the job row cascades from its tenant
-        return resolve_token(session, tenant).value
+        return resolve_token(tenant).value
 
 
 def _render_to_cancel(job_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:

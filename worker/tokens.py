@@ -74,10 +74,8 @@ def configured_token(tenant_id: uuid.UUID, backend_token: str | None) -> Resolve
     return None
 
 
-def resolve_token(session: Session, tenant: Tenant) -> ResolvedToken:
-    return configured_token(tenant.id, tenant.backend_token) or ResolvedToken(
-        anonymous_token(session), "anonymous", SHARED_ACCOUNT
-    )
+def resolve_token(tenant: Tenant) -> ResolvedToken:
+    return configured_token(tenant.id, tenant.backend_token) or shared_anonymous_token()
 
 
 def shared_anonymous_token() -> ResolvedToken:

@@ -111,6 +111,20 @@ def state_event(
     return event_row(job_id, target, "state", 0, text, data=body)
 
 
+def state_event_select(job_id: ColumnElement[Any], previous: str, target: str) -> Select[Any]:
+    """`state_event` as SQL, for a statement that inserts the events of the rows it moved:
+    `INSERT INTO job_events ... SELECT` from its `UPDATE ... RETURNING`."""
+    return select(
+        job_id,
+        literal(target),
+        literal("state"),
+        literal(0),
+        literal(f"{previous} -> {target}"),
+        null(),
+        literal({"from": previous, "to": target}, type_=JOB_EVENTS.c.data.type),
+    )
+
+
 def add_event(
     session: Session, job: Job, kind: str, message: str | None = None, **fields: Any
 ) -> None:
@@ -367,18 +381,7 @@ def _admit_statement() -> Select[Any]:
     )
     entered = insert(JOB_EVENTS).from_select(
         EVENT_COLUMNS,
-        select(
-            moved.c.id,
-            literal(JobState.ADMITTED.value),
-            literal("state"),
-            literal(0),
-            literal(f"{JobState.QUEUED.value} -> {JobState.ADMITTED.value}"),
-            null(),
-            literal(
-                {"from": JobState.QUEUED.value, "to": JobState.ADMITTED.value},
-                type_=JOB_EVENTS.c.data.type,
-            ),
-        ),
+        state_event_select(moved.c.id, JobState.QUEUED.value, JobState.ADMITTED.value),
     )
     return select(moved.c.id, moved.c.batch_id).add_cte(entered.cte("entered"))
 
@@ -500,15 +503,9 @@ def _claim_statement(step: JobState) -> HotStatement:
         insert(JOB_EVENTS)
         .from_select(
             EVENT_COLUMNS,
-            select(
-                claimed.c.id,
-                literal(step.value),
-                literal("state"),
-                literal(0),
-                literal(f"{entry.value} -> {step.value}"),
-                literal(None, type_=JOB_EVENTS.c.latency_ms.type),
-                literal({"from": entry.value, "to": step.value}, type_=JOB_EVENTS.c.data.type),
-            ).where(claimed.c.previous == entry.value),
+            state_event_select(claimed.c.id, entry.value, step.value).where(
+                claimed.c.previous == entry.value
+            ),
         )
         .cte("entered")
     )
@@ -595,15 +592,7 @@ def _advance_statement(
         bindparam("latency_ms", type_=JOB_EVENTS.c.latency_ms.type),
         literal(None, type_=data),
     )
-    changed = select(
-        moved.c.id,
-        literal(target.value),
-        literal("state"),
-        literal(0),
-        literal(f"{step.value} -> {target.value}"),
-        literal(None, type_=JOB_EVENTS.c.latency_ms.type),
-        literal({"from": step.value, "to": target.value}, type_=data),
-    )
+    changed = state_event_select(moved.c.id, step.value, target.value)
     events = insert(JOB_EVENTS).from_select(EVENT_COLUMNS, union_all(done, changed))
     return HotStatement(select(moved.c.batch_id).add_cte(events.cte("events")))
 

@@ -37,7 +37,7 @@ def backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Counts the backend's balance reads; tenants named `own-*` have their own account."""
     reads: list[str] = []
 
-    def resolve(session: Any, tenant: Tenant) -> ResolvedToken:
+    def resolve(tenant: Tenant) -> ResolvedToken:
         own = tenant.name.startswith("own-")
         account = f"tenant:{tenant.id}" if own else "shared"
         return ResolvedToken(value=account, source="registered", account=account)

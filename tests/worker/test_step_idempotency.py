@@ -131,7 +131,7 @@ def context_for(job_id: uuid.UUID, step: JobState) -> StepContext:
         assert found is not None and found.state == step.value
         tenant = session.get(Tenant, found.tenant_id)
         assert tenant is not None
-        token = resolve_token(session, tenant)
+        token = resolve_token(tenant)
         return StepContext(
             job_id=job_id,
             step=step,

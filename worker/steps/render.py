@@ -37,10 +37,9 @@ def export_step(context: StepContext) -> Outcome:
         except errors.RenderNotFound:
             pass  # the earlier post never reached the backend: post again with a new id
         else:
-            first_poll_in = _first_poll_in(context.checkpoint, get_settings().nemo_poll_interval_s)
             return Advance(
                 message=f"render {render_id} already posted ({status.status})",
-                next_in_s=first_poll_in or None,
+                next_in_s=_first_poll_due(context),
             )
     session_id = str(context.checkpoint["session_id"])
     draft = _draft_to_export(context, session_id)
@@ -49,22 +48,24 @@ def export_step(context: StepContext) -> Outcome:
     render_id = new_render_id()
     context.save(render_id=render_id, render_started_at=datetime.now(UTC).isoformat())
     done: dict[str, Any] = {"draft": None}  # posted: the copy the prompt step left is not needed
-    # A render takes 30-90 s: its first poll is due one interval after the post, and the job
-    # waits for it in Postgres rather than in a poll task that would only wait (`Advance`).
-    first_poll_in = get_settings().nemo_poll_interval_s
     try:
         posted = context.client.export(render_id, session_id, draft)
     except errors.RenderIdConflict:  # our own earlier post of this id: poll it
-        return Advance(
-            checkpoint=done, message=f"render {render_id} posted", next_in_s=first_poll_in
-        )
-    if posted.id != render_id:
-        return Advance(
-            checkpoint={**done, "backend_render_id": posted.id},
-            message=f"render {render_id} posted; the backend calls it {posted.id}",
-            next_in_s=first_poll_in,
-        )
-    return Advance(checkpoint=done, message=f"render {render_id} posted", next_in_s=first_poll_in)
+        posted_as = render_id
+    else:
+        posted_as = posted.id
+    if posted_as != render_id:
+        done["backend_render_id"] = posted_as
+    message = f"render {render_id} posted" + (
+        f"; the backend calls it {posted_as}" if posted_as != render_id else ""
+    )
+    return Advance(checkpoint=done, message=message, next_in_s=_first_poll_due(context))
+
+
+def _first_poll_due(context: StepContext) -> float | None:
+    """A render takes 30-90 s: its first poll is due one interval after the post, and the job
+    waits for it in Postgres rather than in a poll task that would only wait (`Advance`)."""
+    return _first_poll_in(context.checkpoint, get_settings().nemo_poll_interval_s) or None
 
 
 def _draft_to_export(context: StepContext, session_id: str) -> dict[str, Any] | None:
